@@ -1,0 +1,1 @@
+"""EAS contract ABIs and bytecode, shipped as package data. See PROVENANCE.md."""
