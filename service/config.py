@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     relayer_key: SecretStr | None = None
     # Comma list of host[:port] that may be fetched over plain http and on loopback (development only).
     did_web_insecure_hosts: str = ""
+    # Extra CA bundle (PEM) trusted for did:web fetches, on top of the public roots (private PKI, tests).
+    did_web_ca_file: str = ""
     dns_nameservers: str = ""  # comma list of ip[:port]; empty → system resolver
     dns_timeout_seconds: float = 3.0
     fetch_timeout_seconds: float = 5.0

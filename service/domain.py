@@ -77,6 +77,7 @@ class Reason(StrEnum):
     FETCH_TOO_LARGE = "fetch-too-large"
     DNS_FAILED = "dns-failed"
     RPC_FAILED = "rpc-failed"
+    LOOKUP_SKIPPED = "lookup-skipped"  # offline mode / no resolver: a needed look-up was not made
     # -- authorization
     SIGNER_NOT_AUTHORIZED = "signer-not-authorized"
     # -- binding of a receipt to a review

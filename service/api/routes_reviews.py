@@ -1,0 +1,90 @@
+"""Review endpoints: prepare, submit, read, list per service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+
+from service.api.did_path import did_from_path
+from service.api.deps import LimiterDep, MetricsDep, RuntimeDep
+from service.api.present import review_out
+from service.api.schemas import PrepareIn, PrepareOut, ReviewOut, ReviewPage, SubmitIn
+from service.domain import Reason
+from service.errors import MalformedInput, OmaTrustError
+from service.workflows.queries import review_view, service_reviews
+from service.workflows.submit import prepare_review, submit_review
+
+router = APIRouter(prefix="/v1", tags=["reviews"])
+PROBLEMS = {
+    409: {"description": "a receipt already backs another live review", "content": {"application/problem+json": {}}},
+    413: {"description": "body too large", "content": {"application/problem+json": {}}},
+    422: {"description": "invalid review, proof or delegated signature", "content": {"application/problem+json": {}}},
+    429: {"description": "rate limited (per attester)", "content": {"application/problem+json": {}}},
+    503: {"description": "a check could not run (DID/DNS/RPC); retry", "content": {"application/problem+json": {}}},
+}
+DidPath = Annotated[str, Path(max_length=256, description="service DID, percent-encoded (encodeURIComponent)")]
+
+
+def _limit(limiter: LimiterDep, key: str) -> None:
+    wait = limiter.acquire(key.lower())
+    if wait > 0:
+        raise HTTPException(429, "Too many requests for this attester", headers={"Retry-After": str(int(wait) + 1)})
+
+
+@router.post("/reviews/prepare", response_model=PrepareOut, responses=PROBLEMS)
+def prepare(body: PrepareIn, rt: RuntimeDep, limiter: LimiterDep) -> PrepareOut:
+    """Build the EAS `Attest` typed data (nonce included) for the reviewer to sign."""
+    _limit(limiter, body.attester)
+    deadline = body.deadline if body.deadline is not None else int(rt.clock()) + 3600
+    prepared = prepare_review(rt=rt, attester=body.attester, review=body.review.to_domain(), deadline=deadline)
+    return PrepareOut(typed_data=prepared.typed_data, data="0x" + prepared.data.hex(), recipient=prepared.recipient)
+
+
+@router.post("/reviews", response_model=ReviewOut, status_code=201, responses=PROBLEMS)
+def submit(body: SubmitIn, rt: RuntimeDep, limiter: LimiterDep, metrics: MetricsDep, response: Response) -> ReviewOut:
+    """Submit a signed review: verified, stored and published on chain with the reviewer as attester."""
+    _limit(limiter, body.attester)
+    try:
+        review_id = submit_review(
+            rt=rt,
+            attester=body.attester,
+            data=bytes.fromhex(body.data[2:]),
+            deadline=body.deadline,
+            nonce=body.nonce,
+            signature=body.signature,
+        )
+    except OmaTrustError as exc:
+        metrics.submissions.labels(result=exc.reason.value).inc()
+        raise
+    metrics.submissions.labels(result="accepted").inc()
+    view = review_view(rt=rt, review_id=review_id)
+    assert view is not None  # written in the same request
+    response.headers["Location"] = f"/v1/reviews/{review_id}"
+    return review_out(view.review, view.proofs, view.outbox)
+
+
+@router.get("/reviews/{review_id}", response_model=ReviewOut, responses={404: {"description": "no such review"}})
+def get_one(review_id: Annotated[str, Path(max_length=64)], rt: RuntimeDep) -> ReviewOut:
+    view = review_view(rt=rt, review_id=review_id)
+    if view is None:
+        raise HTTPException(404, "No such review")
+    return review_out(view.review, view.proofs, view.outbox)
+
+
+@router.get("/services/{did}/reviews", response_model=ReviewPage, responses={422: PROBLEMS[422]})
+def list_for_service(
+    did: DidPath,
+    request: Request,
+    rt: RuntimeDep,
+    verified: bool | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ReviewPage:
+    """Live reviews of a service, newest first; `verified=true` for verified purchases only."""
+    did = did_from_path(request)
+    try:
+        views, next_cursor = service_reviews(rt=rt, did=did, verified=verified, cursor=cursor, limit=limit)
+    except ValueError as exc:
+        raise MalformedInput(Reason.BAD_FIELD_VALUE, "cursor is not one this service issued") from exc
+    return ReviewPage(items=[review_out(v.review, v.proofs, v.outbox) for v in views], next_cursor=next_cursor)

@@ -1,0 +1,233 @@
+"""EIP-712 delegated-attestation requests for EAS: typed data, digest, signer recovery, the request value type.
+
+No RPC here: the EIP-712 domain is passed in (``EasClient`` derives it from the node). The digest is computed
+directly (typeHash + ABI-encoded fields, as ``EIP1271Verifier._verifyAttest`` does); tests check it against
+eth-account's ``encode_typed_data`` and the on-chain contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import coincurve
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from service.domain import USER_REVIEW_SCHEMA_UID, Reason
+from service.errors import MalformedInput
+
+ATTEST_TYPE = (
+    "Attest(address attester,bytes32 schema,address recipient,uint64 expirationTime,bool revocable,bytes32 refUID,"
+    "bytes data,uint256 value,uint256 nonce,uint64 deadline)"
+)
+ATTEST_TYPEHASH = keccak(text=ATTEST_TYPE)
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
+
+# secp256k1 group order; OpenZeppelin's ECDSA (used by EAS) rejects s > n/2 and v ∉ {27, 28}.
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_ZERO32 = b"\x00" * 32
+
+_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "Attest": [
+        {"name": "attester", "type": "address"},
+        {"name": "schema", "type": "bytes32"},
+        {"name": "recipient", "type": "address"},
+        {"name": "expirationTime", "type": "uint64"},
+        {"name": "revocable", "type": "bool"},
+        {"name": "refUID", "type": "bytes32"},
+        {"name": "data", "type": "bytes"},
+        {"name": "value", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EasDomain:
+    """The EIP-712 domain an EAS deployment signs with. ``version`` is the *signing* version (Base: "1.3.0")."""
+
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str  # checksummed
+
+    def separator(self) -> bytes:
+        return keccak(
+            encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    DOMAIN_TYPEHASH,
+                    keccak(text=self.name),
+                    keccak(text=self.version),
+                    self.chain_id,
+                    self.verifying_contract,
+                ],
+            )
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": self.verifying_contract,
+        }
+
+
+def _b32(hex_or_bytes: str | bytes) -> bytes:
+    raw = bytes.fromhex(hex_or_bytes.removeprefix("0x")) if isinstance(hex_or_bytes, str) else bytes(hex_or_bytes)
+    if len(raw) != 32:
+        raise MalformedInput(Reason.BAD_FIELD_VALUE, "expected 32 bytes")
+    return raw
+
+
+def attest_digest(
+    *, domain: EasDomain, attester: str, recipient: str, data: bytes, nonce: int, deadline: int, schema_uid: str
+) -> bytes:
+    """The 32-byte EIP-712 digest EAS verifies for a delegated attest (expirationTime 0, not revocable, no refUID,
+    value 0 — the only shape this service signs)."""
+    struct_hash = keccak(
+        encode(
+            ["bytes32", "address", "bytes32", "address", "uint64", "bool", "bytes32", "bytes32", "uint256", "uint256",
+             "uint64"],
+            [ATTEST_TYPEHASH, attester, _b32(schema_uid), recipient, 0, False, _ZERO32, keccak(data), 0, nonce,
+             deadline],
+        )
+    )
+    return keccak(b"\x19\x01" + domain.separator() + struct_hash)
+
+
+def attest_typed_data(
+    *, domain: EasDomain, attester: str, recipient: str, data: bytes, nonce: int, deadline: int, schema_uid: str
+) -> dict[str, Any]:
+    """The complete ``eth_signTypedData_v4`` message (types incl. EIP712Domain, primaryType, domain, message)."""
+    return {
+        "types": {name: [dict(f) for f in fields] for name, fields in _TYPES.items()},
+        "primaryType": "Attest",
+        "domain": domain.as_json(),
+        "message": {
+            "attester": to_checksum_address(attester),
+            "schema": "0x" + _b32(schema_uid).hex(),
+            "recipient": to_checksum_address(recipient),
+            "expirationTime": 0,
+            "revocable": False,
+            "refUID": "0x" + _ZERO32.hex(),
+            "data": "0x" + bytes(data).hex(),
+            "value": 0,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }
+
+
+def normalize_signature(signature: str | bytes) -> bytes:
+    """65-byte r‖s‖v in the form EAS accepts: v ∈ {27, 28} and low-s (a high-s signature is flipped — same signer,
+    same digest, so this is not a change of meaning).
+
+    Raises:
+        MalformedInput(SIGNATURE_ENCODING | SIGNATURE_BAD_V): not 65 bytes / bad hex / r or s out of range / bad v.
+    """
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x")) if isinstance(signature, str) else bytes(signature)
+    except ValueError as exc:
+        raise MalformedInput(Reason.SIGNATURE_ENCODING, "signature is not hex") from exc
+    if len(raw) != 65:
+        raise MalformedInput(Reason.SIGNATURE_ENCODING, f"signature must be 65 bytes, got {len(raw)}")
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if v in (0, 1):
+        v += 27
+    if v not in (27, 28):
+        raise MalformedInput(Reason.SIGNATURE_BAD_V, f"v={raw[64]}")
+    if not (0 < r < _N and 0 < s < _N):
+        raise MalformedInput(Reason.SIGNATURE_ENCODING, "r or s out of range")
+    if s > _N // 2:
+        s, v = _N - s, 55 - v  # 27 ↔ 28
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+
+
+def recover_signer(*, digest: bytes, signature: bytes) -> str:
+    """Checksummed address that produced ``signature`` (normalized, 65 bytes) over ``digest``.
+
+    Raises:
+        MalformedInput(SIGNATURE_ENCODING): no public key recovers from it.
+    """
+    sig = normalize_signature(signature)
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]), digest, hasher=None)
+    except ValueError as exc:
+        raise MalformedInput(Reason.SIGNATURE_ENCODING, "signature does not recover") from exc
+    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+
+
+@dataclass(frozen=True, slots=True)
+class DelegatedRequest:
+    """A reviewer-signed EAS delegated attest, ready for the relayer.
+
+    All fields are plain values so a store can persist them as is. Construction normalizes: addresses are
+    checksummed, ``signature`` (0x-hex or bytes) becomes 65 bytes r‖s‖v with v 27/28 and low-s.
+    :meth:`content_key` = keccak256(EIP-712 digest): identical signed content (same domain, fields, nonce) shares it
+    whatever the signature bytes, so it is the idempotency key of the outbox.
+
+    Raises (on construction):
+        MalformedInput: bad address, signature encoding, or out-of-range deadline/nonce.
+    """
+
+    attester: str
+    data: bytes
+    recipient: str
+    deadline: int
+    nonce: int
+    signature: bytes
+    schema_uid: str = USER_REVIEW_SCHEMA_UID
+
+    def __post_init__(self) -> None:
+        try:
+            attester, recipient = to_checksum_address(self.attester), to_checksum_address(self.recipient)
+        except (ValueError, TypeError) as exc:
+            raise MalformedInput(Reason.BAD_FIELD_VALUE, f"bad address: {exc}") from exc
+        if not (0 <= self.deadline < 2**64 and 0 <= self.nonce < 2**256):
+            raise MalformedInput(Reason.BAD_FIELD_VALUE, "deadline/nonce out of range")
+        # frozen dataclass: normalized values are set once, here
+        object.__setattr__(self, "attester", attester)
+        object.__setattr__(self, "recipient", recipient)
+        object.__setattr__(self, "data", bytes(self.data))
+        object.__setattr__(self, "signature", normalize_signature(self.signature))
+        object.__setattr__(self, "schema_uid", "0x" + _b32(self.schema_uid).hex())
+
+    def digest(self, *, domain: EasDomain) -> bytes:
+        """The EIP-712 digest the attester signed (recomputed from the fields; never stored)."""
+        return attest_digest(
+            domain=domain,
+            attester=self.attester,
+            recipient=self.recipient,
+            data=self.data,
+            nonce=self.nonce,
+            deadline=self.deadline,
+            schema_uid=self.schema_uid,
+        )
+
+    def content_key(self, *, domain: EasDomain) -> str:
+        """keccak256 of the EIP-712 digest, 0x-hex (66 chars)."""
+        return "0x" + keccak(self.digest(domain=domain)).hex()
+
+    def signer(self, *, domain: EasDomain) -> str:
+        """Address recovered from the signature over this request's digest (may differ from ``attester``).
+
+        Raises:
+            MalformedInput(SIGNATURE_ENCODING): nothing recovers from the signature.
+        """
+        return recover_signer(digest=self.digest(domain=domain), signature=self.signature)
+
+    def signature_tuple(self) -> tuple[int, bytes, bytes]:
+        """``(v, r, s)`` as EAS's ``Signature`` struct wants it."""
+        return self.signature[64], self.signature[:32], self.signature[32:64]

@@ -1,0 +1,332 @@
+"""The publisher: drains the outbox onto EAS through the relayer, exactly once per signed review.
+
+One round (:meth:`Publisher.run_once`):
+
+1. **Reconcile** every ``submitted`` item (after a restart this runs before anything new is sent) — see below.
+   While a transaction is still pending in the node's mempool, nothing new is sent (one publisher per relayer key,
+   transactions in nonce order).
+2. **Claim** up to ``batch_size`` pending items and **pre-check** each off-chain (``EasClient.check_delegated``:
+   signer == attester, deadline > now + margin, nonce == chain nonce + earlier items of that attester in this
+   round). Refused items are marked ``failed`` — no gas spent. A single bad item would revert a whole
+   ``multiAttestByDelegation``, which is why nothing unchecked is ever batched.
+3. **Pack** the rest into transactions under the gas cap (2^24; gas computed from data size, no eth_estimateGas),
+   **sign**, persist the tx hash (``mark_submitted``) **before** broadcasting, broadcast, wait for the receipt,
+   read the UIDs from the ``Attested`` logs, ``mark_confirmed``.
+4. A reverted transaction: each item is first looked up on chain (it may have landed already, see below), then
+   re-checked; refused → ``failed`` with the reason; otherwise released for another try (``max_attempts``).
+   If a preflight ``eth_call`` of a batch reverts (real nodes only), its items are sent one by one so only the bad
+   one fails.
+
+Errors: RPC failures (connection refused, timeouts) raise ``ChainUnavailable`` out of ``run_once``; the driver
+(:meth:`Publisher.run_forever`) retries with exponential backoff, and items keep their state (a ``submitted`` item
+is reconciled on the next round). Reverts and pre-check refusals are ``ChainRejected`` → ``failed``, not retried.
+
+Why this is crash-safe (exactly one attestation per signed request)
+-------------------------------------------------------------------
+The hash of a signed transaction is known before it is sent, and it is stored first. So a crash leaves every
+in-flight item ``submitted`` with a hash, and reconciliation, by hash, finds one of:
+
+* a receipt → settle it as in step 3/4 (success: UIDs from the logs);
+* the transaction pending in the mempool → wait for it;
+* an unknown transaction (we crashed before broadcasting, or it was dropped) → search the chain for the
+  attestation (``EasClient.find_landed``: ``Attested`` logs for attester + recipient + schema since
+  ``submitted_block``, same data, the transaction input carrying this request's signature). Found → confirmed.
+  Not found and the attester's EAS nonce is still the request's nonce → released and sent again. Not found and
+  the nonce has moved on → the signature can never be used any more → ``failed`` (DELEGATION_NONCE).
+
+A resend can never make a second attestation, because the reviewer's signature covers their **EAS nonce** and
+EAS increments it when it accepts the signature: of two transactions carrying the same signed request, at most one
+succeeds; the other reverts (``InvalidSignature`` — the digest is recomputed with the already incremented nonce).
+So "resend when unsure" is safe, and a revert *after a prior submit* is resolved by searching ``Attested`` events
+for that attester + recipient + data before concluding anything — which is what step 4 does for every reverted
+item. The relayer's own transaction nonce is a separate counter (seeded from ``get_transaction_count(pending)``,
+resynced on "nonce too low" or any broadcast failure); a stale relayer nonce only means that transaction cannot
+land, so its items are released.
+
+Not handled: replacing a transaction stuck in the mempool with a higher fee (it blocks the queue until mined or
+dropped; dropped → resent as above). Smart-contract (EIP-1271) attesters: the pre-check recovers an EOA signer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.chain.delegation import DelegatedRequest
+from service.chain.eas import EasClient, Landed, StaleRelayerNonce
+from service.chain.outbox import InMemoryOutbox, OutboxItem, OutboxRepository
+from service.domain import Reason
+from service.errors import ChainRejected, ChainUnavailable
+
+__all__ = ["DelegatedRequest", "InMemoryOutbox", "OutboxItem", "OutboxRepository", "PublishReport", "Publisher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishReport:
+    """What one round did (counts of items)."""
+
+    confirmed: int = 0
+    failed: int = 0
+    released: int = 0
+    in_flight: int = 0
+    transactions: int = 0
+
+    def add(self, other: PublishReport) -> None:
+        self.confirmed += other.confirmed
+        self.failed += other.failed
+        self.released += other.released
+        self.in_flight += other.in_flight
+        self.transactions += other.transactions
+
+
+class Publisher:
+    """Single writer for one relayer key. ``clock`` returns unix seconds (float)."""
+
+    def __init__(
+        self,
+        *,
+        client: EasClient,
+        outbox: OutboxRepository,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 20,
+        max_attempts: int = 3,
+        retry_delay: int = 5,
+        deadline_margin: int = 5,
+        receipt_timeout: float | None = None,
+    ) -> None:
+        self.client = client
+        self.outbox = outbox
+        self.clock = clock
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.deadline_margin = deadline_margin
+        self.receipt_timeout = receipt_timeout
+        self._wake = threading.Event()
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    # ------------------------------------------------------------------ reconciliation
+    def recover(self) -> PublishReport:
+        """Reconcile every ``submitted`` item with the chain (see the module docstring).
+
+        Raises:
+            ChainUnavailable: RPC failure (nothing is changed for the items not yet handled).
+        """
+        report = PublishReport()
+        by_tx: dict[str, list[OutboxItem]] = {}
+        for item in self.outbox.list_submitted():
+            by_tx.setdefault(item.tx_hash or "", []).append(item)
+        for tx_hash, items in by_tx.items():
+            receipt = self.client.receipt(tx_hash=tx_hash) if tx_hash else None
+            if receipt is not None:
+                report.add(self._settle(items=items, receipt=receipt))
+            elif tx_hash and self.client.tx_known(tx_hash=tx_hash):
+                report.in_flight += len(items)
+            else:
+                for item in items:
+                    report.add(self._resolve_unknown(item=item))
+        return report
+
+    def _resolve_unknown(self, *, item: OutboxItem) -> PublishReport:
+        """The item's transaction is unknown to the node: it never left, or was dropped."""
+        report = PublishReport()
+        landed = self.client.find_landed(request=item.request, from_block=item.submitted_block or 0)
+        if landed is not None:
+            self._confirm(item=item, landed=landed, report=report)
+        elif self.client.get_nonce(attester=item.request.attester) > item.request.nonce:
+            self._fail(item, Reason.DELEGATION_NONCE, "EAS nonce consumed by another attestation", report)
+        else:
+            self.outbox.release(
+                item_ids=[item.id], retry_at=self._now(), detail="transaction unknown to the node", now=self._now()
+            )
+            report.released += 1
+        return report
+
+    def _settle(self, *, items: Sequence[OutboxItem], receipt: Any) -> PublishReport:
+        report = PublishReport()
+        block = int(receipt["blockNumber"])
+        if receipt["status"] == 1:
+            found = self.client.landed_from_receipt(receipt=receipt, requests=[i.request for i in items])
+            for item, landed in zip(items, found, strict=True):
+                if landed is not None:
+                    self._confirm(item=item, landed=landed, report=report)
+                else:  # should not happen: a successful tx emits one Attested per request
+                    report.add(self._after_revert(item=item, block=block, detail="no Attested event in receipt"))
+            return report
+        detail = "transaction reverted"
+        if len(items) == 1:
+            detail = self.client.revert_reason(
+                data=self.client.calldata(requests=[items[0].request]), block_number=block
+            ).detail
+        for item in items:
+            report.add(self._after_revert(item=item, block=block, detail=detail))
+        return report
+
+    def _after_revert(self, *, item: OutboxItem, block: int, detail: str) -> PublishReport:
+        """A transaction carrying ``item`` reverted: landed earlier? refused now? else retry (bounded)."""
+        report = PublishReport()
+        landed = self.client.find_landed(request=item.request, from_block=item.submitted_block or block)
+        if landed is not None:
+            self._confirm(item=item, landed=landed, report=report)
+            return report
+        try:
+            self.client.check_delegated(request=item.request, now=self._now() + self.deadline_margin)
+        except ChainRejected as exc:
+            self._fail(item, exc.reason, exc.detail, report)
+            return report
+        if item.attempts >= self.max_attempts:
+            self._fail(item, Reason.TX_REVERTED, f"{detail} ({item.attempts} attempts)", report)
+            return report
+        self.outbox.release(
+            item_ids=[item.id], retry_at=self._now() + self.retry_delay, detail=detail, now=self._now()
+        )
+        report.released += 1
+        return report
+
+    def _confirm(self, *, item: OutboxItem, landed: Landed, report: PublishReport) -> None:
+        self.outbox.mark_confirmed(
+            item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash, block_number=landed.block_number, now=self._now()
+        )
+        report.confirmed += 1
+
+    def _fail(self, item: OutboxItem, reason: Reason, detail: str, report: PublishReport) -> None:
+        log.info("outbox item %s failed: %s %s", item.id, reason.value, detail)
+        self.outbox.mark_failed(item_id=item.id, reason=reason, detail=detail, now=self._now())
+        report.failed += 1
+
+    # ------------------------------------------------------------------ sending
+    def run_once(self) -> PublishReport:
+        """Reconcile, then send one claimed batch (possibly several transactions). Returns what happened.
+
+        Raises:
+            ChainUnavailable: RPC failure; safe to call again later.
+        """
+        report = self.recover()
+        if report.in_flight:
+            return report
+        now = self._now()
+        items = self.outbox.claim_pending(limit=self.batch_size, now=now)
+        ready = self._precheck(items=items, now=now, report=report)
+        for batch in self._pack(ready):
+            report.add(self._send(batch))
+            if report.in_flight:
+                break
+        return report
+
+    def _precheck(self, *, items: Sequence[OutboxItem], now: int, report: PublishReport) -> list[OutboxItem]:
+        expected: dict[str, int] = {}
+        ready: list[OutboxItem] = []
+        for item in items:
+            request = item.request
+            if request.attester not in expected:
+                expected[request.attester] = self.client.get_nonce(attester=request.attester)
+            try:
+                self.client.check_delegated(
+                    request=request, now=now + self.deadline_margin, expected_nonce=expected[request.attester]
+                )
+            except ChainRejected as exc:
+                sent_before = item.attempts > 0 and request.nonce < expected[request.attester]
+                if exc.reason is Reason.DELEGATION_NONCE and sent_before:
+                    # a lost receipt, a crash: it may be on chain already
+                    landed = self.client.find_landed(request=request, from_block=item.submitted_block or 0)
+                    if landed is not None:
+                        self._confirm(item=item, landed=landed, report=report)
+                        continue
+                self._fail(item, exc.reason, exc.detail, report)
+                continue
+            expected[request.attester] += 1
+            ready.append(item)
+        return ready
+
+    def _pack(self, items: Sequence[OutboxItem]) -> list[list[OutboxItem]]:
+        plans = self.client.plan(requests=[i.request for i in items])
+        out: list[list[OutboxItem]] = []
+        start = 0
+        for plan in plans:
+            out.append(list(items[start : start + len(plan)]))
+            start += len(plan)
+        return out
+
+    def _send(self, batch: Sequence[OutboxItem]) -> PublishReport:
+        report = PublishReport()
+        try:
+            tx = self.client.sign_delegated(requests=[i.request for i in batch])
+        except ChainRejected as exc:  # preflight eth_call reverted
+            if len(batch) == 1:
+                self._fail(batch[0], exc.reason, exc.detail, report)
+                return report
+            for item in batch:  # isolate the bad one(s); earlier items' nonces land first
+                report.add(self._send([item]))
+            return report
+        head = self.client.block_number()
+        ids = [i.id for i in batch]
+        self.outbox.mark_submitted(item_ids=ids, tx_hash=tx.tx_hash, submitted_block=head, now=self._now())
+        submitted = [OutboxItem(i.id, i.request, i.attempts + 1, tx.tx_hash, i.submitted_block or head) for i in batch]
+        report.transactions += 1
+        try:
+            self.client.broadcast(tx=tx)
+        except StaleRelayerNonce as exc:
+            self.outbox.release(item_ids=ids, retry_at=self._now(), detail=exc.detail, now=self._now())
+            report.released += len(batch)
+            return report
+        receipt = self.client.wait_receipt(tx_hash=tx.tx_hash, timeout=self.receipt_timeout)
+        if receipt is None:
+            report.in_flight += len(batch)
+            return report
+        report.add(self._settle(items=submitted, receipt=receipt))
+        return report
+
+    # ------------------------------------------------------------------ driver
+    def wakeup(self) -> None:
+        """Make a sleeping :meth:`run_forever` start its next round now (e.g. right after an enqueue)."""
+        self._wake.set()
+
+    def drain(self, *, max_rounds: int = 100) -> PublishReport:
+        """Run rounds until nothing is pending-and-due or in flight (tests, CLI). Raises ChainUnavailable."""
+        total = PublishReport()
+        for _ in range(max_rounds):
+            report = self.run_once()
+            total.add(report)
+            if not report.in_flight and not report.transactions and not report.released:
+                break
+        return total
+
+    def run_forever(
+        self,
+        *,
+        stop: threading.Event,
+        interval: float = 0.5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        """The outbox driver: a round every ``interval`` seconds (or on :meth:`wakeup`); on ``ChainUnavailable``
+        (RPC down) back off exponentially from ``backoff_initial`` to ``backoff_max`` and retry. Returns when
+        ``stop`` is set. Never raises for chain or storage trouble (logged, retried)."""
+        backoff = backoff_initial
+        while not stop.is_set():
+            try:
+                report = self.run_once()
+            except ChainUnavailable as exc:
+                log.warning("chain unavailable, retrying in %.1fs: %s", backoff, exc.detail)
+                wait, backoff = backoff, min(backoff * 2, backoff_max)
+            except Exception:
+                log.exception("publisher round failed, retrying in %.1fs", backoff)
+                wait, backoff = backoff, min(backoff * 2, backoff_max)
+            else:
+                backoff = backoff_initial
+                busy = report.transactions or report.released or report.in_flight
+                wait = 0.0 if report.transactions else (interval if not busy else min(interval, 0.2))
+            if sleep is not None:
+                sleep(wait)
+            elif wait:
+                self._wake.wait(wait)
+            self._wake.clear()

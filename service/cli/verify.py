@@ -1,0 +1,146 @@
+"""``omatrust verify``: verify x402 offers/receipts from a file or stdin, one JSON verdict per artifact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from service.config import Settings
+from service.domain import ProofOutcome, ProofStatus, Reason
+from service.identity.dns import ControllerResolver
+from service.identity.fetcher import SafeFetcher
+from service.identity.resolver import DidResolver
+from service.workflows.verify import ArtifactData, verify_batch
+
+_NOT_JSON = object()  # placeholder for a JSON Lines line that does not parse
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+HELP = """\
+Input: a JSON document holding one artifact or an array of them (default), or JSON Lines with one artifact per
+line (--jsonl). An artifact is a bare x402 envelope {format, payload?, signature, acceptIndex?} or an OMATrust proof
+wrapper {proofType: "x402-receipt"|"x402-offer", proofObject, ...}. Offers in the same input may authorize EIP-712
+receipts whose signer is their payTo (tier offer-payto).
+
+Output: one JSON object per artifact, in input order: index, kind, format, signatureValid, signer, status, reason,
+tier, replayKey, evidenceHash, checkedAt, detail. status is verified | unauthorized | invalid | indeterminate
+(a look-up failed: nothing is known) | unsupported. For EIP-712 the signer is *recovered*: a tampered payload
+recovers some other address, which is why authorization matters.
+
+--offline makes no network look-up at all: authorization is skipped (a valid signature is reported as verified
+with tier null: compare the signer yourself), and a JWS whose kid is a did:web is indeterminate with reason
+lookup-skipped, since its key is in a fetched document. did:key / did:jwk kids and EIP-712 need no look-up.
+
+Exit status: 0 when every input was processed, whatever the verdicts; 2 when the input cannot be used (unreadable
+file; not JSON without --jsonl). With --jsonl a bad line gives status invalid, reason malformed-json.
+
+Environment: OMATRUST_DID_WEB_INSECURE_HOSTS, OMATRUST_DNS_NAMESERVERS, OMATRUST_FETCH_TIMEOUT_SECONDS,
+OMATRUST_DNS_TIMEOUT_SECONDS, OMATRUST_DID_CACHE_TTL_SECONDS.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("file", nargs="?", default="-", help="input file, or - for stdin (default)")
+    parser.add_argument("--jsonl", action="store_true", help="input is JSON Lines, one artifact per line")
+    parser.add_argument("--now", type=int, default=None, metavar="UNIX", help="verification time (default: now)")
+    parser.add_argument("--offline", action="store_true", help="no network look-ups (see above)")
+    parser.add_argument(
+        "--ca-file", default=None, metavar="PEM", help="extra CA bundle for did:web HTTPS (tests, private CAs)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        text = _read(args.file)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"omatrust verify: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    now = args.now if args.now is not None else int(time.time())
+    # Bad lines keep their place in the output and get a malformed-json verdict.
+    items: list[Any]
+    if args.jsonl:
+        items = [_json_line(line) for line in text.splitlines() if line.strip()]
+    else:
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            print(f"omatrust verify: {args.file} is not JSON: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        items = list(document) if isinstance(document, list) else [document]
+
+    resolver, controllers = (None, None) if args.offline else _resolvers(args)
+    usable: list[ArtifactData] = [item for item in items if item is not _NOT_JSON]
+    outcomes = verify_batch(items=usable, resolver=resolver, controllers=controllers, now=now, offline=args.offline)
+    verdicts = iter(outcomes)
+    for index, item in enumerate(items):
+        outcome = _malformed(now) if item is _NOT_JSON else next(verdicts)
+        _print(index, outcome, sys.stdout)
+    return EXIT_OK
+
+
+def _resolvers(args: argparse.Namespace) -> tuple[DidResolver, ControllerResolver]:
+    settings = Settings()
+    fetcher = SafeFetcher(
+        timeout=settings.fetch_timeout_seconds, insecure_hosts=settings.insecure_hosts(), ca_file=args.ca_file
+    )
+    # Insecure (development) hosts are fetched over plain http, as the x402 SDK does for localhost.
+    resolver = DidResolver(
+        fetcher=fetcher, ttl=settings.did_cache_ttl_seconds, insecure_hosts=settings.insecure_hosts()
+    )
+    controllers = ControllerResolver(nameservers=settings.nameservers(), timeout=settings.dns_timeout_seconds)
+    return resolver, controllers
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.buffer.read().decode("utf-8")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _json_line(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _malformed(now: int) -> ProofOutcome:
+    return ProofOutcome(
+        status=ProofStatus.INVALID,
+        reason=Reason.MALFORMED_JSON,
+        kind=None,
+        format=None,
+        signature_valid=False,
+        signer=None,
+        tier=None,
+        replay_key=None,
+        checked_at=now,
+        detail="line is not JSON",
+    )
+
+
+def _print(index: int, outcome: ProofOutcome, out: TextIO) -> None:
+    record = {
+        "index": index,
+        "kind": outcome.kind,
+        "format": outcome.format,
+        "signatureValid": outcome.signature_valid,
+        "signer": outcome.signer,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "tier": outcome.tier,
+        "replayKey": outcome.replay_key,
+        "evidenceHash": outcome.evidence_hash,
+        "checkedAt": outcome.checked_at,
+        "detail": outcome.detail,
+    }
+    out.write(json.dumps(record) + "\n")
+    out.flush()

@@ -1,0 +1,83 @@
+"""Submit → verify → bind → store → publish, through the real app, DB, embedded chain and did:web host."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from service.chain.embedded import EmbeddedChain
+from service.cli.demo_kit import Merchant, Reviewer
+from service.dids import did_address
+from service.domain import USER_REVIEW_SCHEMA_UID
+from tests.api.conftest import wait_confirmed
+
+
+def test_verified_purchase_lands_on_chain_with_reviewer_as_attester(
+    client: TestClient, merchant: Merchant, reviewer: Reviewer, chain: EmbeddedChain
+) -> None:
+    receipt = merchant.receipt(payer=reviewer.address, issued_at=int(time.time()) - 60)
+    resp = reviewer.submit(client, subject=merchant.did, ratingValue=5, reviewBody="fast and correct", proofs=[receipt])
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["verifiedPurchase"] is True
+    assert body["evidence"] == "verified"
+    assert body["proofs"][0]["status"] == "verified"
+    assert body["proofs"][0]["tier"] == "did-document"
+    assert body["proofs"][0]["signer"].lower() == merchant.address.lower()
+    assert resp.headers["location"] == f"/v1/reviews/{body['id']}"
+
+    done = wait_confirmed(client, body["id"])
+    assert done["attestation"]["state"] == "confirmed", done["attestation"]
+    uid = done["attestation"]["uid"]
+
+    record = chain.client().get_attestation(uid=uid)
+    assert record is not None
+    assert record.attester.lower() == reviewer.address.lower()
+    assert record.recipient.lower() == did_address(merchant.did)
+    assert record.schema.lower() == USER_REVIEW_SCHEMA_UID
+
+
+def test_jws_receipt_is_a_verified_purchase(client: TestClient, merchant: Merchant, reviewer: Reviewer) -> None:
+    receipt = merchant.receipt(payer=reviewer.address, issued_at=int(time.time()) - 60, fmt="jws")
+    resp = reviewer.submit(client, subject=merchant.did, ratingValue=4, proofs=[receipt])
+    assert resp.status_code == 201, resp.text
+    proof = resp.json()["proofs"][0]
+    assert (proof["status"], proof["format"], proof["signer"]) == ("verified", "jws", merchant.kid)
+    assert resp.json()["verifiedPurchase"] is True
+
+
+def test_review_without_proof_is_accepted_unverified(client: TestClient, reviewer: Reviewer) -> None:
+    resp = reviewer.submit(client, subject="did:web:api.example.com", ratingValue=2, reviewBody="slow")
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["verifiedPurchase"] is False
+    assert resp.json()["evidence"] == "none"
+    assert wait_confirmed(client, resp.json()["id"])["attestation"]["state"] == "confirmed"
+
+
+def test_newer_review_supersedes_and_listing_shows_live_only(
+    client: TestClient, merchant: Merchant, reviewer: Reviewer
+) -> None:
+    first = reviewer.submit(client, subject=merchant.did, ratingValue=2).json()
+    second = reviewer.submit(client, subject=merchant.did, ratingValue=5).json()
+    assert client.get(f"/v1/reviews/{first['id']}").json()["supersededBy"] == second["id"]
+    page = client.get(f"/v1/services/{merchant.did.replace('%', '%25')}/reviews").json()
+    assert [r["id"] for r in page["items"]] == [second["id"]]
+
+
+def test_same_signed_request_twice_is_idempotent(client: TestClient, reviewer: Reviewer) -> None:
+    prepared = reviewer.prepare(client, subject="did:web:api.example.com", ratingValue=3).json()
+    body = reviewer.signed_body(prepared)
+    a = client.post("/v1/reviews", json=body)
+    b = client.post("/v1/reviews", json=body)
+    assert a.status_code == 201, a.text
+    assert b.status_code == 201, b.text
+    assert a.json()["id"] == b.json()["id"]
+
+
+def test_attestation_config_describes_the_domain(client: TestClient, chain: EmbeddedChain) -> None:
+    cfg = client.get("/v1/attestation-config").json()
+    assert cfg["chainId"] == chain.w3.eth.chain_id
+    assert cfg["schemaUid"] == USER_REVIEW_SCHEMA_UID
+    assert cfg["domain"]["name"] == "EAS"
+    assert cfg["domain"]["verifyingContract"].lower() == cfg["eas"].lower()

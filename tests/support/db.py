@@ -1,0 +1,39 @@
+"""Database URLs for tests: a fresh SQLite file by default, a fresh PostgreSQL database when OMATRUST_TEST_DB=postgres.
+
+PostgreSQL databases are created per test (cheap: template0 copy) and dropped afterwards, so xdist workers never
+share state.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("OMATRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def backend() -> str:
+    return os.environ.get("OMATRUST_TEST_DB", "sqlite")
+
+
+@contextmanager
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    if backend() != "postgres":
+        yield f"sqlite:///{tmp_path / 'omatrust.db'}"
+        return
+    name = f"omatrust_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
