@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / name).write_bytes(data)
             print(f"wrote {args.out / name}")
         return 0
-    stale = [name for name, data in expected.items() if not (args.out / name).exists() or (args.out / name).read_bytes() != data]
+    stale = [
+        name
+        for name, data in expected.items()
+        if not (args.out / name).exists() or (args.out / name).read_bytes() != data
+    ]
     for name in stale:
         print(f"differs: contracts_abi/{name}", file=sys.stderr)
     return 1 if stale else 0

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
 from service import __version__
-from service.api import problems, routes_ops, routes_reviews
+from service.api import openapi, problems, routes_ops, routes_pages, routes_reputation, routes_reviews
 from service.api.limits import BodySizeLimit, RateLimiter
 from service.api.metrics import Metrics
 from service.config import Settings
@@ -45,10 +45,11 @@ def create_app(settings: Settings | None = None, *, wired: Wired | None = None) 
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
     app.state.metrics = Metrics()
     problems.install(app)
+    openapi.install(app)
     app.include_router(routes_reviews.router)
     app.include_router(routes_ops.router)
-    for module in _optional_routers():
-        app.include_router(module.router)
+    app.include_router(routes_reputation.router)
+    app.include_router(routes_pages.router)
 
     @app.middleware("http")
     async def _timing(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -64,16 +65,3 @@ def create_app(settings: Settings | None = None, *, wired: Wired | None = None) 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     return app
 
-
-def _optional_routers() -> list:  # type: ignore[type-arg]
-    """Routers added by later capabilities (reputation, pages) when present."""
-    import importlib
-
-    found = []
-    for name in ("service.api.routes_reputation", "service.api.routes_pages"):
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found

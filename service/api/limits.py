@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -9,9 +11,28 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_too_deep(body: bytes, *, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when JSON ``body`` nests arrays/objects deeper than ``limit`` (strings are skipped).
+
+    Why: eth-account (via py_ecc) raises the interpreter's recursion limit to 100000, after which ``json.loads`` of
+    ``[[[[…`` overflows the C stack and kills the process instead of raising. Bodies are checked before parsing.
+    """
+    depth = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub(b"", body)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
+
 
 class BodySizeLimit:
-    """ASGI middleware: 413 problem+json when the body exceeds ``max_bytes`` (by header or while streaming)."""
+    """ASGI middleware: 413 problem+json when the body exceeds ``max_bytes`` (by header or while streaming), and
+    422 when a JSON body nests deeper than ``MAX_JSON_DEPTH`` (checked on the buffered body before any parsing)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -25,36 +46,53 @@ class BodySizeLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await _too_large(send, self.max_bytes)
                 return
+        # Buffer the (size-capped) body, check it, then replay it to the app as one message.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if json_too_deep(body):
+            await _send_problem(send, 422, "json-too-deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(send, self.max_bytes)
 
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
 
-class _BodyTooLarge(Exception):
-    pass
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:
-    body = (
-        b'{"type":"urn:omatrust:problem:body-too-large","title":"Request body too large","status":413,'
-        b'"code":"body-too-large","detail":"at most ' + str(max_bytes).encode() + b' bytes"}'
-    )
+    await _send_problem(send, 413, "body-too-large", f"at most {max_bytes} bytes")
+
+
+async def _send_problem(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps(
+        {"type": f"urn:omatrust:problem:{code}", "title": "Request body refused", "status": status, "code": code,
+         "detail": detail}
+    ).encode()  # fmt: skip
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
         }
     )

@@ -20,6 +20,4 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.outbox = Gauge(
-            "omatrust_outbox_rows", "Publish outbox rows by state.", ["state"], registry=self.registry
-        )
+        self.outbox = Gauge("omatrust_outbox_rows", "Publish outbox rows by state.", ["state"], registry=self.registry)

@@ -10,9 +10,7 @@ from service.store.tables import OutboxRow, ProofRow, ReviewRow
 
 def attestation_of(review: ReviewRow, outbox: OutboxRow | None) -> AttestationOut:
     if review.attestation_uid:
-        return AttestationOut(
-            state="confirmed", uid=review.attestation_uid, tx_hash=outbox.tx_hash if outbox else None
-        )
+        return AttestationOut(state="confirmed", uid=review.attestation_uid, tx_hash=outbox.tx_hash if outbox else None)
     if outbox is None:
         return AttestationOut(state="pending", uid=None, tx_hash=None)
     state = outbox.state if outbox.state in ("pending", "submitted", "confirmed", "failed") else "pending"

@@ -66,7 +66,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large", 429: "rate-limited"}
+        codes = {400: "malformed-body", 404: "not-found", 405: "method-not-allowed", 413: "body-too-large", 429: "rate-limited"}
         code = codes.get(exc.status_code, f"http-{exc.status_code}")
         headers = dict(exc.headers) if exc.headers else None
         return problem(status=exc.status_code, code=code, title=str(exc.detail), headers=headers)

@@ -30,7 +30,9 @@ def readyz(rt: RuntimeDep, metrics: MetricsDep) -> Readiness | JSONResponse:
     """Readiness: the database and the chain answer."""
     state = readiness(rt=rt)
     if state is None:
-        return problem(status=503, code="not-ready", title="Database or chain unavailable", headers={"Retry-After": "5"})
+        return problem(
+            status=503, code="not-ready", title="Database or chain unavailable", headers={"Retry-After": "5"}
+        )
     metrics.outbox.labels(state="pending").set(state.outbox_pending)
     return Readiness(
         status="ready",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from service.api.did_path import did_from_path
 from service.api.deps import LimiterDep, MetricsDep, RuntimeDep
+from service.api.did_path import did_from_path
 from service.api.present import review_out
 from service.api.schemas import PrepareIn, PrepareOut, ReviewOut, ReviewPage, SubmitIn
 from service.domain import Reason
@@ -16,12 +16,10 @@ from service.workflows.queries import review_view, service_reviews
 from service.workflows.submit import prepare_review, submit_review
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
-PROBLEMS = {
-    409: {"description": "a receipt already backs another live review", "content": {"application/problem+json": {}}},
-    413: {"description": "body too large", "content": {"application/problem+json": {}}},
-    422: {"description": "invalid review, proof or delegated signature", "content": {"application/problem+json": {}}},
-    429: {"description": "rate limited (per attester)", "content": {"application/problem+json": {}}},
-    503: {"description": "a check could not run (DID/DNS/RPC); retry", "content": {"application/problem+json": {}}},
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "a receipt already backs another live review"},
+    422: {"description": "invalid review, proof or delegated signature"},
+    503: {"description": "a check could not run (DID/DNS/RPC); retry"},
 }
 DidPath = Annotated[str, Path(max_length=256, description="service DID, percent-encoded (encodeURIComponent)")]
 

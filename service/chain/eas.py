@@ -588,11 +588,8 @@ class EasClient:
 
     def revert_reason(self, *, data: bytes, block_number: int) -> ChainRejected:
         """Why a mined relayer transaction with calldata ``data`` reverted: replays the call on the parent block's
-        state and classifies the selector (best effort: TX_REVERTED when the replay does not revert).
-
-        Raises:
-            ChainUnavailable: RPC failure during the replay.
-        """
+        state and classifies the selector. Best effort, never raises: TX_REVERTED when the replay does not revert
+        or the node cannot replay (pruned history, RPC failure)."""
         relayer = self._need_relayer()
         try:
             with self._rpc("eth_call(replay)"):
@@ -602,6 +599,8 @@ class EasClient:
                 )
         except ChainRejected as exc:
             return exc
+        except ChainUnavailable as exc:
+            return ChainRejected(Reason.TX_REVERTED, f"reverted (replay unavailable: {exc.detail})")
         return ChainRejected(Reason.TX_REVERTED, "reverted (the replay on the parent block did not)")
 
     def attest_direct(self, *, data: bytes, recipient: str) -> Landed:

@@ -88,8 +88,11 @@ def _post_reviews(client: httpx.Client, merchant: Merchant) -> list[str]:
         if resp.status_code != 201:
             print(f"  {label} refused: {_fail(resp)}")
             if resp.status_code == 503:
-                print("  hint: the service could not fetch the merchant's did.json; start it with\n"
-                      f"        OMATRUST_DID_WEB_INSECURE_HOSTS=localhost:{merchant.host.split(':')[1]} omatrust serve")  # fmt: skip
+                port = merchant.host.split(":")[1]
+                print(
+                    "  hint: the service could not fetch the merchant's did.json; start it with\n"
+                    f"        OMATRUST_DID_WEB_INSECURE_HOSTS=localhost:{port} omatrust serve"
+                )
                 return []
             continue
         review = resp.json()
@@ -115,4 +118,6 @@ def _wait_and_show(client: httpx.Client, ids: list[str], *, timeout: float) -> N
     print("\nattestations (attester = reviewer, recipient = DID Address of the merchant):")
     for rid, r in reviews.items():
         att = r["attestation"]
-        print(f"  {rid[:8]} {r['ratingValue']}★ verified={r['verifiedPurchase']!s:<5} {att['state']:<9} uid={att['uid']}")
+        print(
+            f"  {rid[:8]} {r['ratingValue']}★ verified={r['verifiedPurchase']!s:<5} {att['state']:<9} uid={att['uid']}"
+        )

@@ -31,8 +31,8 @@ USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
 
 class HttpClient(Protocol):
-    def post(self, url: str, *, json: Any = ...) -> Any: ...  # noqa: D102
-    def get(self, url: str) -> Any: ...  # noqa: D102
+    def post(self, url: str, *, json: Any = ...) -> Any: ...
+    def get(self, url: str) -> Any: ...
 
 
 @dataclass
@@ -65,11 +65,19 @@ class Merchant:
             "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
             "id": self.did,
             "verificationMethod": [
-                {"id": self.kid, "type": "JsonWebKey2020", "controller": self.did,
-                 "publicKeyJwk": jwk_to_public_jwk(self.jws_key)},
-                {"id": f"{self.did}#evm-1", "type": "EcdsaSecp256k1RecoveryMethod2020", "controller": self.did,
-                 "blockchainAccountId": f"{self.network}:{self.address}"},
-            ],  # fmt: skip
+                {
+                    "id": self.kid,
+                    "type": "JsonWebKey2020",
+                    "controller": self.did,
+                    "publicKeyJwk": jwk_to_public_jwk(self.jws_key),
+                },
+                {
+                    "id": f"{self.did}#evm-1",
+                    "type": "EcdsaSecp256k1RecoveryMethod2020",
+                    "controller": self.did,
+                    "blockchainAccountId": f"{self.network}:{self.address}",
+                },
+            ],
             "assertionMethod": [self.kid, f"{self.did}#evm-1"],
         }
 

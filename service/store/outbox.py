@@ -57,6 +57,8 @@ def set_review_uid(session: Session, *, review_id: str, uid: str) -> None:
 def next_inflight_nonce(session: Session, *, attester: str) -> int | None:
     """One past the highest EAS nonce of the attester's requests still in flight (pending/submitted), if any."""
     nonces = session.exec(
-        select(OutboxRow.nonce).where(OutboxRow.attester == attester, col(OutboxRow.state).in_(("pending", "submitted")))
+        select(OutboxRow.nonce).where(
+            OutboxRow.attester == attester, col(OutboxRow.state).in_(("pending", "submitted"))
+        )
     ).all()
     return max(int(n) for n in nonces) + 1 if nonces else None

@@ -57,9 +57,7 @@ def live_review_for(session: Session, *, attester: str, subject_normalized: str)
     return session.exec(stmt).first()
 
 
-def claim_receipts(
-    session: Session, *, replay_keys: Sequence[str], review: ReviewRow, superseding: str | None
-) -> None:
+def claim_receipts(session: Session, *, replay_keys: Sequence[str], review: ReviewRow, superseding: str | None) -> None:
     """Record that ``review`` is backed by these receipts.
 
     A claim held by a review that is no longer live — or by the review being superseded right now (``superseding``)

@@ -36,6 +36,9 @@ class ReviewRow(SQLModel, table=True):
     superseded_by: str | None = Field(default=None, max_length=40)
     attestation_uid: str | None = Field(default=None, max_length=66, unique=True)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Why a review found on chain never counts as a verified purchase although it is stored (e.g.
+    # "recipient-mismatch": its EAS recipient is not the DID Address of its subject). None for normal reviews.
+    problem: str | None = Field(default=None, max_length=64)
 
 
 class ProofRow(SQLModel, table=True):
@@ -158,3 +161,54 @@ ALL_TABLES = (
     OutcomeHistoryRow,
     SubjectAggregateRow,
 )
+
+
+class ReverifyRunRow(SQLModel, table=True):
+    """One ``omatrust reverify`` run: what it selects, how far it got (the key of the last review of the last
+    committed chunk, in (subject_normalized, review_time, id) order) and its running tallies. ``--resume``
+    continues a run whose ``state`` is still ``running``."""
+
+    __tablename__ = "reverify_runs"
+
+    run_id: str = Field(primary_key=True, max_length=40)
+    selection: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="running", max_length=16, index=True)  # running | done
+    last_subject: str | None = Field(default=None, max_length=256)
+    last_time: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_review_id: str | None = Field(default=None, max_length=40)
+    reviews_checked: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    tallies: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    finished_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class ReverifyAttemptRow(SQLModel, table=True):
+    """A re-check that could not be completed (a look-up failed): the stored verdict was kept, the try is noted."""
+
+    __tablename__ = "reverify_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=40, index=True)
+    proof_id: int = Field(foreign_key="proofs.id", index=True)
+    review_id: str = Field(max_length=40)
+    kept_status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    attempted_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ChainRejectRow(SQLModel, table=True):
+    """A User Review attestation on chain that cannot be stored as a review (undecodable data, or a field breaking
+    the schema rules, e.g. a rating of 7). Kept so that sync stays idempotent and operators can audit it."""
+
+    __tablename__ = "chain_rejects"
+
+    uid: str = Field(primary_key=True, max_length=66)
+    attester: str = Field(max_length=42)
+    recipient: str = Field(max_length=42)
+    attestation_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reason: str = Field(max_length=64)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    seen_at: int = Field(sa_column=Column(BigInteger, nullable=False))

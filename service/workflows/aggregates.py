@@ -1,4 +1,8 @@
-"""Keep per-subject score aggregates current as reviews are written (O(1) per write, O(1) per read)."""
+"""Keep per-subject score aggregates current as reviews are written (O(1) per write, O(1) per read).
+
+Besides one row per subject, a reserved row ``GLOBAL_KEY`` holds the merge of every subject's aggregate (the
+global prior mean μ₀ reads it in O(1)). Both are changed by the same deltas in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,22 @@ from typing import Any
 
 from sqlmodel import Session
 
-from service.scoring import DEFAULT_PARAMS, Evidence, ScoredReview, SubjectAggregate, ScoringParams
-from service.scoring import aggregate_add, aggregate_remove, empty_aggregate
+from service.scoring import (
+    DEFAULT_PARAMS,
+    Evidence,
+    ScoredReview,
+    ScoringParams,
+    SubjectAggregate,
+    aggregate_add,
+    aggregate_remove,
+    empty_aggregate,
+)
 from service.store.aggregates import load_for_update, save
+from service.store.scoring_queries import ensure_aggregate_row
 from service.store.tables import ReviewRow
+
+# Key of the global aggregate row: not a DID (DIDs start with "did:"), so it never collides with a subject.
+GLOBAL_KEY = "*"
 
 
 def scored(row: ReviewRow, *, superseded: bool | None = None) -> ScoredReview:
@@ -53,17 +69,25 @@ def aggregate_from_state(state: dict[str, Any], *, params: ScoringParams = DEFAU
     return agg
 
 
-def apply_review_change(
-    session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int
-) -> None:
+def apply_review_change(session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int) -> None:
     """Add ``added`` (live) and retire ``removed`` (now superseded) in the subject's aggregate, in the caller's
     transaction. Both must be about the same subject."""
     subject = (added or removed).subject_normalized  # type: ignore[union-attr]
+    # Every writer locks the global row before its subject row: one lock order, so writers cannot deadlock on the
+    # pair. Rows are created race-free first (INSERT … ON CONFLICT DO NOTHING) so FOR UPDATE always finds them.
+    ensure_aggregate_row(session, key=GLOBAL_KEY, now=now)
+    global_row = load_for_update(session, subject_normalized=GLOBAL_KEY)
+    ensure_aggregate_row(session, key=subject, now=now)
     row = load_for_update(session, subject_normalized=subject)
-    agg = aggregate_from_state(row.state if row else {})
+    for key, state in ((subject, row.state if row else {}), (GLOBAL_KEY, global_row.state if global_row else {})):
+        agg = _changed(aggregate_from_state(state), added=added, removed=removed)
+        save(session, subject_normalized=key, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+
+
+def _changed(agg: SubjectAggregate, *, added: ReviewRow | None, removed: ReviewRow | None) -> SubjectAggregate:
     if removed is not None:
         agg = aggregate_remove(agg=agg, review=scored(removed, superseded=False))
         agg = aggregate_add(agg=agg, review=scored(removed, superseded=True))
     if added is not None:
         agg = aggregate_add(agg=agg, review=scored(added))
-    save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+    return agg

@@ -48,11 +48,12 @@ class ReviewVerdict:
     evidence: str  # scoring evidence class: verified | unauthorized | offer-only | none
 
     def receipt_keys(self) -> list[str]:
-        """Replay keys of the receipts whose signatures verified (those are the ones a review may claim)."""
+        """Replay keys of the receipts bound to this review (payer == attester, subject, fresh). Only those claim:
+        a receipt attached by someone who is not its payer must not block the payer's own review."""
         return [
             p.artifact.replay_key
             for p in self.proofs
-            if p.artifact is not None and p.artifact.kind is ArtifactKind.RECEIPT and p.outcome.signature_valid
+            if p.artifact is not None and p.artifact.kind is ArtifactKind.RECEIPT and p.bound
         ]
 
     def first_problem(self) -> ProofEvaluation | None:
@@ -106,7 +107,12 @@ def evaluate_review(
             evaluations[position] = ProofEvaluation(position, proof_type, outcome, None, None, False, None)
             continue
         checked = check_artifact(
-            data=obj, resolver=resolver, controllers=controllers, now=now, offers=tuple(verified_offers), expect=expected
+            data=obj,
+            resolver=resolver,
+            controllers=controllers,
+            now=now,
+            offers=tuple(verified_offers),
+            expect=expected,
         )
         outcome, artifact = checked.outcome, checked.artifact
         if artifact is None:
@@ -144,8 +150,7 @@ def evaluate_review(
 
 def _is_verified_purchase(proofs: Sequence[ProofEvaluation]) -> bool:
     return any(
-        p.outcome.kind is ArtifactKind.RECEIPT and p.outcome.status is ProofStatus.VERIFIED and p.bound
-        for p in proofs
+        p.outcome.kind is ArtifactKind.RECEIPT and p.outcome.status is ProofStatus.VERIFIED and p.bound for p in proofs
     )
 
 

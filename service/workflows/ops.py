@@ -27,5 +27,5 @@ def readiness(*, rt: Runtime) -> ReadyState | None:
             pending = count_by_state(session, state="pending")
         head = rt.eas.block_number()
         return ReadyState(chain_id=rt.eas.chain_id, block_number=head, outbox_pending=pending)
-    except (OmaTrustError, OSError, Exception):  # noqa: BLE001 - readiness reports, never raises
+    except (OmaTrustError, OSError, Exception):
         return None

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from service.chain.codec import decode_review, encode_review
 from service.chain.publisher import DelegatedRequest
@@ -84,7 +84,9 @@ def _check_not_self_review(*, attester: str, verdict: ReviewVerdict) -> None:
     for p in verdict.proofs:
         signer = (p.outcome.signer or "").lower()
         if signer == attester and p.outcome.signature_valid:
-            raise BindingFailed(Reason.SELF_REVIEW, "the reviewer signed one of the proofs: a service cannot review itself")
+            raise BindingFailed(
+                Reason.SELF_REVIEW, "the reviewer signed one of the proofs: a service cannot review itself"
+            )
         if p.artifact is not None and p.artifact.kind is ArtifactKind.OFFER:
             offer = p.artifact.payload
             if isinstance(offer, OfferPayload) and offer.pay_to.lower() == attester:
@@ -202,7 +204,7 @@ def add_proof_rows(session: Any, *, review_id: str, verdict: ReviewVerdict, rt: 
                 position=p.position,
                 proof_type=p.proof_type[:64],
                 status=o.status.value,
-                reason=(p.binding_reason or o.reason).value if (p.binding_reason or o.reason) else None,
+                reason=reason.value if (reason := p.binding_reason or o.reason) else None,
                 kind=o.kind.value if o.kind else None,
                 format=o.format.value if o.format else None,
                 signature_valid=o.signature_valid,

@@ -36,8 +36,10 @@ def validate_review(*, review: Review) -> None:
         raise MalformedInput(Reason.INVALID_SCREENSHOTS, f"at most {MAX_SCREENSHOTS} screenshotUrls")
     for url in review.screenshot_urls:
         parts = urlsplit(url)
-        if len(url) > MAX_URL_CHARS or parts.scheme not in ("https", "http", "ipfs", "ar") or not (
-            parts.netloc or parts.path
+        if (
+            len(url) > MAX_URL_CHARS
+            or parts.scheme not in ("https", "http", "ipfs", "ar")
+            or not (parts.netloc or parts.path)
         ):
             raise MalformedInput(Reason.INVALID_SCREENSHOTS, f"not an acceptable screenshot URI: {url[:80]!r}")
     if len(review.proofs) > MAX_PROOFS:

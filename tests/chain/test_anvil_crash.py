@@ -35,8 +35,13 @@ anvil_node = anvil_fixture()
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def client(anvil_node: AnvilNode) -> EasClient:
+    return booted_client(anvil_node, receipt_timeout=30)  # bootstrap needs automine: before manual_mining
+
+
 @pytest.fixture
-def manual_mining(anvil_node: AnvilNode) -> Iterator[None]:
+def manual_mining(anvil_node: AnvilNode, client: EasClient) -> Iterator[None]:
     anvil_node.rpc("evm_setAutomine", [False])
     try:
         yield
@@ -59,8 +64,9 @@ def _in_mempool(node: AnvilNode, tx_hash: str | None) -> bool:
     return tx is not None and tx["blockNumber"] is None
 
 
-def test_killed_while_waiting_for_the_receipt(anvil_node: AnvilNode, manual_mining: None, tmp_path: Path) -> None:
-    client = booted_client(anvil_node)
+def test_killed_while_waiting_for_the_receipt(
+    anvil_node: AnvilNode, client: EasClient, manual_mining: None, tmp_path: Path
+) -> None:
     reviewer = Account.create()
     request, _ = sign_request(client, reviewer, make_review(1))
     outbox = SqliteOutbox(tmp_path / "outbox.db")
@@ -79,17 +85,21 @@ def test_killed_while_waiting_for_the_receipt(anvil_node: AnvilNode, manual_mini
     tx_hash = outbox.row(item_id)["tx_hash"]
     anvil_node.rpc("evm_mine")  # the transaction lands while nobody is watching
 
-    report = Publisher(client=booted_client(anvil_node), outbox=outbox).drain()
+    restarted = EasClient(w3=client.w3, eas_address=EAS_ADDRESS, relayer=client.relayer)  # fresh nonce counter
+    report = Publisher(client=restarted, outbox=outbox).drain()
     assert (report.confirmed, report.transactions) == (1, 0)
     row = outbox.row(item_id)
-    assert row["state"] == "confirmed" and row["tx_hash"] == tx_hash and row["attempts"] == 1
+    assert row["state"] == "confirmed"
+    assert row["tx_hash"] == tx_hash
+    assert row["attempts"] == 1
     assert client.get_attestation(uid=row["uid"]).attester == reviewer.address
     assert attested_count(client, attester=reviewer.address) == 1
     assert client.get_nonce(attester=reviewer.address) == 1
 
 
-def test_revert_after_someone_else_landed_it_first(anvil_node: AnvilNode, manual_mining: None) -> None:
-    client: EasClient = booted_client(anvil_node, receipt_timeout=30)
+def test_revert_after_someone_else_landed_it_first(
+    anvil_node: AnvilNode, client: EasClient, manual_mining: None
+) -> None:
     reviewer = Account.create()
     request, _ = sign_request(client, reviewer, make_review(2))
 
@@ -117,5 +127,6 @@ def test_revert_after_someone_else_landed_it_first(anvil_node: AnvilNode, manual
     assert client.receipt(tx_hash=rival_hash)["status"] == 1
     assert client.receipt(tx_hash=ours)["status"] == 0  # EAS refused the reused signature (nonce consumed)
     record = outbox.record(item_id=item_id)
-    assert record.state == "confirmed" and record.item.tx_hash == rival_hash
+    assert record.state == "confirmed"
+    assert record.item.tx_hash == rival_hash
     assert attested_count(client, attester=reviewer.address) == 1

@@ -3,8 +3,6 @@ before gas, single vs batched publishing, and the indexer finding attestations m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -40,21 +38,20 @@ def _bootstrap(node: AnvilNode, capsys: pytest.CaptureFixture[str], *, key: str 
     return code, out.out + out.err
 
 
-@pytest.fixture(scope="module")
-def booted(anvil_node: AnvilNode) -> Iterator[AnvilNode]:
-    yield anvil_node
-
-
 def test_bootstrap_is_idempotent_and_never_prints_the_key(anvil_node: AnvilNode,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _bootstrap(anvil_node, capsys, key=None)
-    assert code == 1 and "not registered and no relayer key" in out
+    assert code == 1
+    assert "not registered and no relayer key" in out
     assert "placed EAS at 0x4200000000000000000000000000000000000021" in out
     code, out = _bootstrap(anvil_node, capsys, key=ANVIL_DEV_KEY_0)
     assert code == 0, out
-    assert "already present" in out and f"registered User Review schema {USER_REVIEW_SCHEMA_UID}" in out
+    assert "already present" in out
+    assert f"registered User Review schema {USER_REVIEW_SCHEMA_UID}" in out
     code, out = _bootstrap(anvil_node, capsys, key=ANVIL_DEV_KEY_0)
-    assert code == 0 and "already registered" in out and "placed" not in out
+    assert code == 0
+    assert "already registered" in out
+    assert "placed" not in out
     assert ANVIL_DEV_KEY_0[2:] not in out
 
 
@@ -73,7 +70,8 @@ def client(anvil_node: AnvilNode) -> EasClient:
 def test_placed_eas_has_the_right_domain(client: EasClient) -> None:
     assert client.chain_id == 31337
     eas = eas_contract(w3=client.w3, address=EAS_ADDRESS).functions
-    assert eas.getName().call() == "EAS" and eas.version().call() == "1.4.0"
+    assert eas.getName().call() == "EAS"
+    assert eas.version().call() == "1.4.0"
     typed = client.build_attest_typed_data(attester="0x" + "11" * 20, data=b"", recipient="0x" + "22" * 20,
                                            deadline=1, nonce=0)
     assert encode_typed_data(full_message=typed).header == bytes(eas.getDomainSeparator().call())
@@ -86,7 +84,8 @@ def test_signed_typed_data_lands_with_reviewer_as_attester(client: EasClient) ->
     request, _ = sign_request(client, reviewer, review)
     [landed] = client.submit(requests=[request])
     record = client.get_attestation(uid=landed.uid)
-    assert record is not None and record.attester == reviewer.address
+    assert record is not None
+    assert record.attester == reviewer.address
     assert record.recipient == review_recipient(subject=review.subject)
     assert record.data == encode_review(review=review)
     receipt = client.w3.eth.get_transaction_receipt(landed.tx_hash)
@@ -134,7 +133,8 @@ def test_single_vs_batched_publishing(client: EasClient) -> None:
     assert len(tx_hashes) == 2
     for rec in outbox.records():
         onchain = client.get_attestation(uid=rec.uid)
-        assert onchain is not None and onchain.attester == rec.item.request.attester
+        assert onchain is not None
+        assert onchain.attester == rec.item.request.attester
         assert onchain.recipient == rec.item.request.recipient
     for tx_hash in tx_hashes:
         assert client.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"] <= client.w3.eth.get_transaction(
@@ -145,7 +145,8 @@ def test_indexer_finds_direct_attest_by_another_account_and_resumes(client: EasC
     w3 = client.w3
     indexer = ReviewIndexer(client=client, chunk_blocks=3)
     first = list(indexer.sync(checkpoint=None))
-    assert first and all(c.to_block - c.from_block < 3 for c in first)
+    assert first
+    assert all(c.to_block - c.from_block < 3 for c in first)
     checkpoint = first[-1].checkpoint
     seen = {r.uid for c in first for r in c.reviews}
 
@@ -174,9 +175,12 @@ def test_indexer_finds_direct_attest_by_another_account_and_resumes(client: EasC
     direct = [r for r in new if r.attester == other.address]
     assert len(direct) == 2
     good, bad = sorted(direct, key=lambda r: r.review is None)
-    assert good.review == review and good.recipient == review_recipient(subject=review.subject)
-    assert good.tx_hash == "0x" + bytes(tx_hash).hex() and good.time > 0
-    assert bad.review is None and bad.error is Reason.ATTESTATION_DATA_INVALID
+    assert good.review == review
+    assert good.recipient == review_recipient(subject=review.subject)
+    assert good.tx_hash == "0x" + bytes(tx_hash).hex()
+    assert good.time > 0
+    assert bad.review is None
+    assert bad.error is Reason.ATTESTATION_DATA_INVALID
 
     # a rewind window re-reads the last blocks; the caller dedupes by uid
     rewinding = ReviewIndexer(client=client, rewind=5)

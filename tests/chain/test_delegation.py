@@ -63,7 +63,9 @@ def test_typed_data_is_complete_v4_json() -> None:
     assert typed["primaryType"] == "Attest"
     assert [f["name"] for f in typed["types"]["EIP712Domain"]] == ["name", "version", "chainId", "verifyingContract"]
     message = typed["message"]
-    assert message["expirationTime"] == 0 and message["revocable"] is False and message["value"] == 0
+    assert message["expirationTime"] == 0
+    assert message["revocable"] is False
+    assert message["value"] == 0
     assert message["refUID"] == "0x" + "00" * 32
     import json
 

@@ -14,6 +14,7 @@ from service.chain.codec import decode_review, encode_review
 from service.chain.deploy import registry_contract
 from service.chain.eas import EasClient
 from service.chain.embedded import EAS_ADDRESS, SCHEMA_REGISTRY_ADDRESS, EmbeddedChain, start_embedded_chain
+from service.dids import did_address
 from service.domain import USER_REVIEW_SCHEMA, USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected
 
@@ -27,8 +28,10 @@ def test_startup_is_fast_and_chains_are_independent() -> None:
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"embedded chain startup took {elapsed:.3f}s"
     b = start_embedded_chain(dev_accounts=1)
-    assert a.ephemeral and isinstance(a.lock, type(threading.RLock()))
-    assert a.w3 is not b.w3 and len(b.dev_accounts) == 1
+    assert a.ephemeral
+    assert isinstance(a.lock, type(threading.RLock()))
+    assert a.w3 is not b.w3
+    assert len(b.dev_accounts) == 1
     reviewer = Account.create()
     request, _ = sign_request(a.client(), reviewer, make_review())
     a.client().submit(requests=[request])
@@ -42,7 +45,8 @@ def test_contracts_at_base_predeploys(chain: EmbeddedChain, client: EasClient) -
     assert chain.schema_registry_address == SCHEMA_REGISTRY_ADDRESS
     eas = client._contract.functions
     assert eas.getSchemaRegistry().call() == SCHEMA_REGISTRY_ADDRESS
-    assert eas.version().call() == "1.4.0" and eas.getName().call() == "EAS"
+    assert eas.version().call() == "1.4.0"
+    assert eas.getName().call() == "EAS"
     assert registry_contract(w3=w3, address=SCHEMA_REGISTRY_ADDRESS).functions.version().call() == "1.4.0"
     record = registry_contract(w3=w3, address=SCHEMA_REGISTRY_ADDRESS).functions.getSchema(
         USER_REVIEW_SCHEMA_UID).call()
@@ -79,9 +83,10 @@ def test_signed_typed_data_lands_with_reviewer_as_attester(client: EasClient) ->
     record = client.get_attestation(uid=landed.uid)
     assert record is not None
     assert record.attester == reviewer.address
-    assert record.recipient.lower() == "0x" + __import__("service.dids", fromlist=["x"]).did_address(
-        review.subject)[2:]
-    assert record.schema == USER_REVIEW_SCHEMA_UID and not record.revocable and record.expiration_time == 0
+    assert record.recipient.lower() == did_address(review.subject)
+    assert record.schema == USER_REVIEW_SCHEMA_UID
+    assert not record.revocable
+    assert record.expiration_time == 0
     assert decode_review(data=record.data) == review
     assert client.get_nonce(attester=reviewer.address) == 1
     assert client.get_attestation(uid="0x" + "00" * 31 + "01") is None
@@ -137,7 +142,8 @@ def test_eas_itself_rejects_what_we_refuse(client: EasClient) -> None:
     data = client.calldata(requests=[tampered])
     with pytest.raises(ChainRejected) as info:
         client.call(data=data, gas=2_000_000)
-    assert info.value.reason is Reason.SIGNATURE_INVALID and info.value.detail == "InvalidSignature"
+    assert info.value.reason is Reason.SIGNATURE_INVALID
+    assert info.value.detail == "InvalidSignature"
     expired, _ = sign_request(client, reviewer, make_review(1), deadline=1)
     with pytest.raises(ChainRejected) as info:
         client.call(data=client.calldata(requests=[expired]), gas=2_000_000)
@@ -150,7 +156,8 @@ def test_platform_attester_mode(client: EasClient, chain: EmbeddedChain) -> None
     review = make_review(4)
     landed = client.attest_direct(data=encode_review(review=review), recipient=review_recipient(subject=review.subject))
     record = client.get_attestation(uid=landed.uid)
-    assert record is not None and record.attester == chain.relayer.address
+    assert record is not None
+    assert record.attester == chain.relayer.address
 
 
 def test_domain_version_is_derived_from_the_separator() -> None:

@@ -40,7 +40,7 @@ def check_outbox_contract(outbox: Any, enqueue: Callable[[DelegatedRequest, str]
 
     repo.release(item_ids=[b], retry_at=100, detail="unknown tx", now=2)
     assert [i.id for i in repo.claim_pending(limit=10, now=99)] == [c]  # not before its retry time
-    again = [i for i in repo.claim_pending(limit=10, now=100) if i.id == b][0]
+    again = next(i for i in repo.claim_pending(limit=10, now=100) if i.id == b)
     assert (again.attempts, again.tx_hash, again.submitted_block) == (1, None, 7)
     repo.mark_submitted(item_ids=[b], tx_hash="0xbb", submitted_block=9, now=3)
     assert [(i.id, i.attempts, i.submitted_block) for i in repo.list_submitted() if i.id == b] == [(b, 2, 7)]
@@ -50,7 +50,8 @@ def check_outbox_contract(outbox: Any, enqueue: Callable[[DelegatedRequest, str]
     repo.release(item_ids=[a], retry_at=0, detail="late", now=5)  # terminal: ignored
     repo.mark_failed(item_id=c, reason=Reason.DELEGATION_EXPIRED, detail="deadline", now=6)
     repo.mark_confirmed(item_id=b, uid="0x" + "22" * 32, tx_hash="0xother", block_number=9, now=7)
-    assert repo.list_submitted() == [] and repo.claim_pending(limit=10, now=10**6) == []
+    assert repo.list_submitted() == []
+    assert repo.claim_pending(limit=10, now=10**6) == []
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
@@ -60,7 +61,9 @@ def test_outbox_contract(kind: str, tmp_path: Path) -> None:
     if isinstance(outbox, InMemoryOutbox):
         states = {r.item.id: (r.state, r.uid, r.last_error) for r in outbox.records()}
         assert states[1] == ("confirmed", "0x" + "11" * 32, None)
-        assert states[3][0] == "failed" and states[3][2] == "delegation-expired: deadline"
+        assert states[3][0] == "failed"
+        assert states[3][2] == "delegation-expired: deadline"
     else:
-        assert outbox.row(1)["state"] == "confirmed" and outbox.row(3)["last_error"] == "delegation-expired: deadline"
+        assert outbox.row(1)["state"] == "confirmed"
+        assert outbox.row(3)["last_error"] == "delegation-expired: deadline"
         assert outbox.row(2)["tx_hash"] == "0xother"

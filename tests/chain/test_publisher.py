@@ -53,7 +53,7 @@ def test_single_then_batched(client: EasClient) -> None:
     # the outbox keeps enqueue order; nonces of each attester must be consecutive *within* its group, and EAS
     # processes groups in order — interleaving attesters still works because each group is one attester
     report = publisher.drain()
-    assert report.confirmed == 6 and report.transactions == 1, report
+    assert (report.confirmed, report.transactions) == (6, 1), report
     for item_id in ids:
         _check_landed(client, outbox, item_id)
     assert client.get_nonce(attester=alice.address) == 3
@@ -77,8 +77,11 @@ def test_bad_items_fail_before_gas_and_do_not_sink_the_batch(client: EasClient) 
     tampered = _enqueue(outbox, client, replace(request, attester=good.address, nonce=2))
     before_balance, before_count = relayer_state(client)
     report = Publisher(client=client, outbox=outbox).drain()
-    assert report.confirmed == 2 and report.failed == 3 and report.transactions == 1
-    assert relayer_state(client)[1] == before_count + 1 and relayer_state(client)[0] < before_balance
+    assert report.confirmed == 2
+    assert report.failed == 3
+    assert report.transactions == 1
+    assert relayer_state(client)[1] == before_count + 1
+    assert relayer_state(client)[0] < before_balance
     for item_id in ok:
         _check_landed(client, outbox, item_id)
     reasons = {i: outbox.record(item_id=i).last_error.split(":")[0] for i in (expired, orphan, tampered)}
@@ -98,7 +101,8 @@ def test_gas_cap_splits_transactions_and_gas_model_is_an_upper_bound(chain: Embe
     for i, r in enumerate(reviewers):
         _enqueue(outbox, client, sign_request(client, r, make_review(i, body=body))[0])
     report = Publisher(client=client, outbox=outbox).drain()
-    assert report.confirmed == 5 and report.transactions == 3
+    assert report.confirmed == 5
+    assert report.transactions == 3
     txs = {rec.item.tx_hash for rec in outbox.records()}
     for tx_hash in txs:
         tx = client.w3.eth.get_transaction(tx_hash)
@@ -128,7 +132,8 @@ def test_crash_after_tx_hash_persisted_before_broadcast(chain: EmbeddedChain) ->
     restarted._rows, restarted._by_key = outbox._rows, outbox._by_key
     fresh = chain.client()
     report = Publisher(client=fresh, outbox=restarted).drain()
-    assert report.confirmed == 1 and report.released == 1
+    assert report.confirmed == 1
+    assert report.released == 1
     assert restarted.record(item_id=item_id).item.attempts == 2
     _check_landed(fresh, restarted, item_id)
     assert attested_count(fresh, attester=reviewer.address) == 1
@@ -147,7 +152,8 @@ def test_landed_elsewhere_is_found_not_resent(chain: EmbeddedChain) -> None:
     [landed] = other_relayer.submit(requests=[request])
     before = relayer_state(client)
     report = Publisher(client=client, outbox=outbox).drain()
-    assert report.confirmed == 1 and report.transactions == 0
+    assert report.confirmed == 1
+    assert report.transactions == 0
     assert relayer_state(client) == before
     record = outbox.record(item_id=item_id)
     assert (record.uid, record.item.tx_hash) == (landed.uid, landed.tx_hash)
@@ -165,7 +171,8 @@ def test_unknown_tx_with_consumed_nonce_fails(chain: EmbeddedChain) -> None:
     client.submit(requests=[other])
     Publisher(client=client, outbox=outbox).drain()
     record = outbox.record(item_id=item_id)
-    assert record.state == "failed" and record.last_error.startswith(Reason.DELEGATION_NONCE.value)
+    assert record.state == "failed"
+    assert record.last_error.startswith(Reason.DELEGATION_NONCE.value)
 
 
 def test_driver_thread_publishes_on_wakeup(chain: EmbeddedChain) -> None:

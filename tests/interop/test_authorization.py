@@ -137,7 +137,8 @@ def test_no_tier_lists_the_signer(
     ):
         outcome = verify_artifact(data=artifact, resolver=resolver, controllers=controllers, now=now())
         assert (outcome.status, outcome.reason) == (ProofStatus.UNAUTHORIZED, Reason.SIGNER_NOT_AUTHORIZED)
-        assert outcome.signature_valid and outcome.tier is None
+        assert outcome.signature_valid
+        assert outcome.tier is None
     assert dns.queries_for(CONTROLLERS) == 1  # every tier was checked before saying "unauthorized"
 
 
@@ -151,4 +152,5 @@ def test_dns_down_and_no_document_match_is_indeterminate_not_unauthorized(
     (artifact,) = _create(receipt_spec(keys=keys, fmt="eip712", resource_url=f"{host.base_url}/x"))
     outcome = verify_artifact(data=artifact, resolver=resolver, controllers=quick, now=now())
     assert (outcome.status, outcome.reason) == (ProofStatus.INDETERMINATE, Reason.DNS_FAILED)
-    assert outcome.signature_valid and outcome.signer == keys.evm_address
+    assert outcome.signature_valid
+    assert outcome.signer == keys.evm_address

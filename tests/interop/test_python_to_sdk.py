@@ -106,8 +106,10 @@ def test_sdk_verifies_our_jws_with_every_alg_and_kid_method(host: DidWebHost) ->
 
     https = host.requests_for("/svc/did.json")
     plain = host.requests_for()
-    assert https and all(r.tls and r.sni == SDK_HOST_NAME for r in https)
-    assert plain and not any(r.tls for r in plain)
+    assert https
+    assert all(r.tls and r.sni == SDK_HOST_NAME for r in https)
+    assert plain
+    assert not any(r.tls for r in plain)
 
 
 def test_sdk_rejects_our_jws_when_the_did_web_key_is_not_the_signer(host: DidWebHost) -> None:

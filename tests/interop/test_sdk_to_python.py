@@ -57,12 +57,14 @@ def test_every_sdk_artifact_verifies_here_with_the_same_signer(
         assert outcome.kind is ArtifactKind(spec["kind"]), where
         assert outcome.format is ArtifactFormat(spec["format"]), where
         assert outcome.tier is AuthTier.DID_DOCUMENT, where
-        assert outcome.evidence_hash and outcome.replay_key, where
+        assert outcome.evidence_hash, where
+        assert outcome.replay_key, where
 
     # Our resolver fetched the service document over TLS (with SNI), once: later look-ups hit the cache.
     fetched = host.requests_for()
     assert len(fetched) == 1
-    assert fetched[0].tls and fetched[0].sni == "localhost"
+    assert fetched[0].tls
+    assert fetched[0].sni == "localhost"
     assert not any(r.tls is False for r in host.requests)
     # Every artifact was authorized by the document, so DNS (the next tier) was never asked.
     assert dns.queries == []

@@ -47,10 +47,8 @@ def beta_cdf_quadrature(*, a: float, b: float, x: float, level: int = 7) -> floa
         return 0.0
     if x >= 1.0:
         return 1.0
-    if a > 1 and b > 1:
-        mode = (a - 1) / (a + b - 2)
-    else:  # monotone or U-shaped density: its peaks are at 0 and/or 1
-        mode = 1.0 if a > 1 else 0.0 if b > 1 else 0.5
+    # Where the density peaks; a monotone or U-shaped density peaks at 0 and/or 1.
+    mode = (a - 1) / (a + b - 2) if a > 1 and b > 1 else 1.0 if a > 1 else 0.0 if b > 1 else 0.5
     if x <= mode:
         return _tanh_sinh(a=a, b=b, lo=0.0, hi=x, level=level)
     return 1.0 - _tanh_sinh(a=a, b=b, lo=x, hi=1.0, level=level)

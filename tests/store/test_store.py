@@ -34,7 +34,9 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         eng.dispose()
 
 
-def _review(rid: str, *, attester: str = "0x" + "aa" * 20, t: int = 1000, subject: str = "did:web:a.example") -> ReviewRow:
+def _review(
+    rid: str, *, attester: str = "0x" + "aa" * 20, t: int = 1000, subject: str = "did:web:a.example"
+) -> ReviewRow:
     return ReviewRow(
         id=rid, subject=subject, subject_normalized=subject, did_address="0x" + "00" * 20, attester=attester,
         rating_value=5, data_hex="0x", review_time=t, source="api", created_at=t,
@@ -78,7 +80,8 @@ def test_superseding_review_takes_over_the_claim(engine: Engine) -> None:
         s.add(newer)
         s.flush()
         old = live_review_for(s, attester=newer.attester, subject_normalized=newer.subject_normalized)
-        assert old is not None and old.id == "r1"
+        assert old is not None
+        assert old.id == "r1"
         old.superseded_by = "r2"
         s.add(old)
         claim_receipts(s, replay_keys=["0xabc"], review=newer, superseding="r1")

@@ -93,7 +93,7 @@ class AnvilNode:
             "--silent",
             *extra_args,
         ]
-        proc = subprocess.Popen(  # noqa: S603 - fixed binary path, no shell
+        proc = subprocess.Popen(
             args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir
         )
         node = cls(process=proc, port=port, workdir=workdir)
