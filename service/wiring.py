@@ -49,9 +49,10 @@ def build_chain(settings: Settings) -> tuple[Any, bool]:
                     chain.w3.eth.chain_id)  # fmt: skip
         return chain.client(), True
     from eth_account import Account
-    from web3 import Web3
 
-    w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 15}))
+    from service.chain.rpc import connect
+
+    w3 = connect(rpc_url=settings.rpc_url, timeout=15)
     relayer = Account.from_key(settings.relayer_key.get_secret_value()) if settings.relayer_key else None
     return EasClient(w3=w3, eas_address=settings.eas_address, relayer=relayer), False
 

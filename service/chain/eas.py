@@ -24,42 +24,30 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from service.chain import deploy
+from service.chain.calls import (
+    ATTESTED_TOPIC,
+    GAS_CAP,
+    address_topic,
+    attest_calldata,
+    delegated_calldata,
+    gas_for,
+)
 from service.chain.codec import decode_review, review_recipient
 from service.chain.delegation import DelegatedRequest, EasDomain, attest_typed_data
 from service.chain.rpc import maybe_locked, rpc_errors
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected, ChainUnavailable, MalformedInput
 
-ATTESTED_TOPIC = keccak(text="Attested(address,address,bytes32,bytes32)")
-GAS_CAP = 2**24
 # Candidate EIP-712 versions, newest first; the contract's version() is tried first. Base/OP-stack EAS reports
 # "1.4.x" from version() but signs with "1.3.0" — so the separator, not version(), decides.
 DOMAIN_VERSION_CANDIDATES = ("1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.3", "1.0.2", "1.0.1", "1.0.0", "0.26")
-
-_REQ_DATA = "(address,uint64,bool,bytes32,bytes,uint256)"
-_SIG = "(uint8,bytes32,bytes32)"
-_DELEGATED_ARG = f"(bytes32,{_REQ_DATA},{_SIG},address,uint64)"
-_MULTI_DELEGATED_ARG = f"(bytes32,{_REQ_DATA}[],{_SIG}[],address,uint64)[]"
-_ATTEST_ARG = f"(bytes32,{_REQ_DATA})"
-_SEL_ATTEST_BY_DELEGATION = keccak(text=f"attestByDelegation({_DELEGATED_ARG})")[:4]
-_SEL_MULTI_BY_DELEGATION = keccak(text=f"multiAttestByDelegation({_MULTI_DELEGATED_ARG})")[:4]
-_SEL_ATTEST = keccak(text=f"attest({_ATTEST_ARG})")[:4]
 _ZERO32 = b"\x00" * 32
-
-# Gas model, an upper bound calibrated on py-evm (EAS 1.4.0, Prague rules): measured single attestByDelegation
-# ≈ 154k + 22.95k per 32-byte word of data (the SSTOREs of the data dominate), each extra item of a
-# multiAttestByDelegation ≈ 137k + 22.95k per word. Margins ≈ +10%; tests/chain check the bound on both chains.
-_GAS_TX_BASE = 50_000
-_GAS_PER_ATTESTATION = 170_000
-_GAS_PER_WORD = 24_500
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +94,6 @@ class StaleRelayerNonce(ChainUnavailable):
     ``replacement underpriced``). The transaction can never land; the nonce counter has been resynced."""
 
 
-def gas_for(*, data_lengths: Sequence[int]) -> int:
-    """Gas limit for one transaction attesting data of these sizes (an upper bound, see the calibration test)."""
-    words = sum((n + 31) // 32 for n in data_lengths)
-    return _GAS_TX_BASE + _GAS_PER_ATTESTATION * len(data_lengths) + _GAS_PER_WORD * words
-
-
-def _topic(address: str) -> str:
-    return "0x" + "00" * 12 + address.lower().removeprefix("0x")
-
-
 class EasClient:
     """Client for one EAS contract. Construct freely: nothing is read from the node until first needed."""
 
@@ -136,7 +114,7 @@ class EasClient:
         self.w3 = w3
         self.eas_address = to_checksum_address(eas_address)
         self.relayer = relayer
-        self.schema_uid = schema_uid
+        self.schema_uid = schema_uid.lower()
         self.preflight = preflight
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
@@ -172,8 +150,12 @@ class EasClient:
             if not self.w3.eth.get_code(self.eas_address):
                 raise ChainRejected(Reason.TX_REVERTED, f"no contract at {self.eas_address}")
             actual = bytes(self._contract.functions.getDomainSeparator().call())
-            name = str(self._contract.functions.getName().call())
             reported = str(self._contract.functions.version().call())
+        try:
+            with self._rpc("getName"):
+                name = str(self._contract.functions.getName().call()) or "EAS"
+        except ChainRejected:  # older deployments have no getName(); they all sign as "EAS"
+            name = "EAS"
         for version in dict.fromkeys((reported, *DOMAIN_VERSION_CANDIDATES)):
             domain = EasDomain(name=name, version=version, chain_id=self.chain_id, verifying_contract=self.eas_address)
             if domain.separator() == actual:
@@ -308,35 +290,8 @@ class EasClient:
 
     @staticmethod
     def calldata(*, requests: Sequence[DelegatedRequest]) -> bytes:
-        """``attestByDelegation`` for one request; ``multiAttestByDelegation`` for several, with one
-        ``MultiDelegatedAttestationRequest`` per run of consecutive requests sharing (schema, attester, deadline)
-        — EAS verifies each run's signatures with increasing nonces of that attester."""
-
-        def data_tuple(r: DelegatedRequest) -> tuple[Any, ...]:
-            return (r.recipient, 0, False, _ZERO32, r.data, 0)
-
-        if len(requests) == 1:
-            r = requests[0]
-            args = (bytes.fromhex(r.schema_uid[2:]), data_tuple(r), r.signature_tuple(), r.attester, r.deadline)
-            return _SEL_ATTEST_BY_DELEGATION + encode([_DELEGATED_ARG], [args])
-        groups: list[list[DelegatedRequest]] = []
-        for r in requests:
-            last = groups[-1][-1] if groups else None
-            if last and (last.schema_uid, last.attester, last.deadline) == (r.schema_uid, r.attester, r.deadline):
-                groups[-1].append(r)
-            else:
-                groups.append([r])
-        multi = [
-            (
-                bytes.fromhex(g[0].schema_uid[2:]),
-                [data_tuple(r) for r in g],
-                [r.signature_tuple() for r in g],
-                g[0].attester,
-                g[0].deadline,
-            )
-            for g in groups
-        ]
-        return _SEL_MULTI_BY_DELEGATION + encode([_MULTI_DELEGATED_ARG], [multi])
+        """Calldata carrying ``requests`` (see ``service.chain.calls.delegated_calldata``)."""
+        return delegated_calldata(requests=requests)
 
     def _need_relayer(self) -> LocalAccount:
         if self.relayer is None:
@@ -408,7 +363,8 @@ class EasClient:
 
         Raises:
             StaleRelayerNonce: its nonce is already used (the transaction can never land); nonce resynced.
-            ChainUnavailable: transport failure (whether the node got it is unknown; nonce resynced).
+            ChainUnavailable: transport failure (whether the node got it is unknown), or the node refused it for
+                another reason (e.g. relayer out of funds); nonce resynced.
         """
         try:
             with self._rpc("eth_sendRawTransaction"):
@@ -422,11 +378,12 @@ class EasClient:
             if isinstance(cause, Web3RPCError) and ("nonce too low" in message or "underpriced" in message):
                 raise StaleRelayerNonce(Reason.RPC_FAILED, str(cause)) from cause
             raise
-        except Exception as exc:  # eth-tester raises eth_utils.ValidationError for a used nonce
+        except Exception as exc:  # eth-tester raises eth_utils.ValidationError instead of a JSON-RPC error
+            self.resync_nonce()
             if "nonce" in str(exc).lower():
-                self.resync_nonce()
                 raise StaleRelayerNonce(Reason.RPC_FAILED, str(exc)) from exc
-            raise
+            # e.g. "cannot afford txn gas": the relayer needs funds; retryable, not the request's fault
+            raise ChainUnavailable(Reason.RPC_FAILED, f"transaction refused by the node: {exc}") from exc
 
     def receipt(self, *, tx_hash: str) -> Any | None:
         """The receipt, or None when the transaction is not mined (pending or unknown). Raises ChainUnavailable."""
@@ -503,8 +460,8 @@ class EasClient:
         """
         topics: list[Any] = [
             "0x" + ATTESTED_TOPIC.hex(),
-            _topic(recipient) if recipient else None,
-            _topic(attester) if attester else None,
+            address_topic(recipient) if recipient else None,
+            address_topic(attester) if attester else None,
             self.schema_uid.lower(),
         ]
         start = max(0, from_block)
@@ -611,11 +568,7 @@ class EasClient:
             ChainUnavailable: RPC failure / no receipt in time.
         """
         relayer = self._need_relayer()
-        args = (
-            bytes.fromhex(self.schema_uid[2:]),
-            (to_checksum_address(recipient), 0, False, _ZERO32, bytes(data), 0),
-        )
-        calldata = _SEL_ATTEST + encode([_ATTEST_ARG], [args])
+        calldata = attest_calldata(schema_uid=self.schema_uid, recipient=recipient, data=data)
         gas = gas_for(data_lengths=[len(data)])
         if self.preflight:
             self.call(data=calldata, gas=gas)

@@ -38,8 +38,13 @@ lookup-skipped, since its key is in a fetched document. did:key / did:jwk kids a
 Exit status: 0 when every input was processed, whatever the verdicts; 2 when the input cannot be used (unreadable
 file; not JSON without --jsonl). With --jsonl a bad line gives status invalid, reason malformed-json.
 
-Environment: OMATRUST_DID_WEB_INSECURE_HOSTS, OMATRUST_DNS_NAMESERVERS, OMATRUST_FETCH_TIMEOUT_SECONDS,
-OMATRUST_DNS_TIMEOUT_SECONDS, OMATRUST_DID_CACHE_TTL_SECONDS.
+did:web documents are fetched over https only, never from private/loopback addresses, without redirects, at most
+64 KiB. Development escape hatch: hosts listed in OMATRUST_DID_WEB_INSECURE_HOSTS (host or host:port) are fetched
+over plain http and may be on loopback, as the x402 SDK does for localhost. --ca-file adds a trusted CA (private
+PKI, tests).
+
+Environment: OMATRUST_DID_WEB_INSECURE_HOSTS, OMATRUST_DNS_NAMESERVERS (ip[:port], comma list; default: system
+resolver), OMATRUST_FETCH_TIMEOUT_SECONDS, OMATRUST_DNS_TIMEOUT_SECONDS, OMATRUST_DID_CACHE_TTL_SECONDS.
 """
 
 

@@ -282,7 +282,7 @@ def select_candidates(*, reviews: Iterable[ScoredReview], params: ScoringParams)
     chosen: list[ScoredReview] = []
     for i in sorted(by_bucket):
         ordered = sorted(by_bucket[i], key=lambda r: (-r.time, r.review_id))
-        chosen.extend(ordered[-params.candidates_per_bucket :])
+        chosen.extend(ordered[: params.candidates_per_bucket])
     return tuple(chosen)
 
 

@@ -46,6 +46,7 @@ class BatchReview(NamedTuple):
     evidence: str
     superseded: bool
     attestation_uid: str | None
+    problem: str | None
 
     @property
     def key(self) -> ReviewKey:
@@ -99,6 +100,7 @@ _REVIEW_COLUMNS = (
     col(ReviewRow.evidence),
     col(ReviewRow.superseded_by),
     col(ReviewRow.attestation_uid),
+    col(ReviewRow.problem),
 )
 
 _PROOF_COLUMNS = (
@@ -163,19 +165,20 @@ def review_page(
     if after is not None:
         stmt = stmt.where(
             tuple_(col(ReviewRow.subject_normalized), col(ReviewRow.review_time), col(ReviewRow.id))
-            > tuple_(*after)  # type: ignore[arg-type]
+            > tuple_(*after)
         )
     stmt = stmt.order_by(
         col(ReviewRow.subject_normalized), col(ReviewRow.review_time), col(ReviewRow.id)
     ).limit(limit)
-    return [
-        BatchReview(
+    out: list[BatchReview] = []
+    for r in session.execute(stmt):
+        review = BatchReview(
             id=r[0], subject=r[1], subject_normalized=r[2], attester=r[3], review_time=int(r[4]),
             rating_value=int(r[5]), proofs_json=list(r[6] or ()), verified_purchase=bool(r[7]), evidence=r[8],
-            superseded=r[9] is not None, attestation_uid=r[10],
+            superseded=r[9] is not None, attestation_uid=r[10], problem=r[11],
         )  # fmt: skip
-        for r in session.execute(stmt)
-    ]
+        out.append(review)
+    return out
 
 
 def proofs_of(session: Session, *, review_ids: Sequence[str]) -> dict[str, list[BatchProof]]:
@@ -263,10 +266,8 @@ def latest_unfinished_run(session: Session, *, selection: Mapping[str, Any]) -> 
         .where(col(ReverifyRunRow.state) == "running")
         .order_by(col(ReverifyRunRow.started_at).desc(), col(ReverifyRunRow.run_id).desc())
     )
-    for row in session.execute(stmt).scalars():
-        if dict(row.selection) == dict(selection):
-            return row
-    return None
+    rows: list[ReverifyRunRow] = list(session.execute(stmt).scalars())
+    return next((row for row in rows if dict(row.selection) == dict(selection)), None)
 
 
 def save_run_progress(
@@ -319,8 +320,10 @@ def known_uids(session: Session, *, uids: Sequence[str]) -> set[str]:
     if not uids:
         return set()
     wanted = [u.lower() for u in uids]
-    found = set(session.execute(select(col(ReviewRow.attestation_uid)).where(col(ReviewRow.attestation_uid).in_(wanted))).scalars())
-    found |= set(session.execute(select(col(ChainRejectRow.uid)).where(col(ChainRejectRow.uid).in_(wanted))).scalars())
+    uid = col(ReviewRow.attestation_uid)
+    found = set(session.execute(select(uid).where(uid.in_(wanted))).scalars())
+    reject = col(ChainRejectRow.uid)
+    found |= set(session.execute(select(reject).where(reject.in_(wanted))).scalars())
     return {str(u) for u in found}
 
 
@@ -333,10 +336,8 @@ def unlinked_own_review(session: Session, *, attester: str, subject_normalized: 
         col(ReviewRow.attestation_uid).is_(None),
         col(ReviewRow.source) == "api",
     )
-    for row in session.execute(stmt).scalars():
-        if row.data_hex.lower() == data_hex.lower():
-            return row
-    return None
+    rows: list[ReviewRow] = list(session.execute(stmt).scalars())
+    return next((row for row in rows if row.data_hex.lower() == data_hex.lower()), None)
 
 
 def add_chain_reject(session: Session, *, row: ChainRejectRow) -> None:
@@ -354,5 +355,6 @@ def live_or_newer(session: Session, *, attester: str, subject_normalized: str) -
         )
         .with_for_update()
     )
-    return session.execute(stmt).scalars().first()
+    found: ReviewRow | None = session.execute(stmt).scalars().first()
+    return found
 

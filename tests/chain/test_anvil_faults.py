@@ -81,3 +81,46 @@ def test_hung_node_times_out_then_recovers(anvil_node: AnvilNode) -> None:
         anvil_node.resume()
     assert publisher.drain().confirmed == 1
     assert attested_count(direct, attester=reviewer.address) == 1
+
+
+def test_stale_relayer_nonce_is_resynced(anvil_node: AnvilNode) -> None:
+    """Another process used the relayer key meanwhile: "nonce too low" → items released, counter resynced, sent."""
+    client = booted_client(anvil_node)
+    seeded = client._reserve_nonce()  # the local counter is now seeded from the node...
+    client._next_nonce = seeded  # ...(nothing sent); then a second user of the key consumes that nonce
+    rival = booted_client(anvil_node)
+    request0, _ = sign_request(rival, Account.create(), make_review(5))
+    rival.submit(requests=[request0])
+
+    reviewer = Account.create()
+    request, _ = sign_request(client, reviewer, make_review(6))
+    outbox = InMemoryOutbox()
+    item_id = outbox.enqueue(request=request, key=client.content_key(request=request))
+    publisher = Publisher(client=client, outbox=outbox)
+    first = publisher.run_once()
+    assert first.released == 1
+    assert "nonce too low" in outbox.record(item_id=item_id).last_error
+    assert publisher.drain().confirmed == 1
+    assert attested_count(client, attester=reviewer.address) == 1
+
+
+def test_preflight_revert_isolates_the_bad_item() -> None:
+    """A request that passes our checks but that EAS would refuse (the node's clock is ahead of ours, so its
+    deadline has passed on chain) fails alone with the reason decoded from the revert selector; the rest of the
+    batch lands. Its own node: the clock jump must not leak into other tests."""
+    with AnvilNode.start() as node:
+        client = booted_client(node)
+        node.rpc("evm_increaseTime", [600])
+        node.rpc("evm_mine")
+        outbox = InMemoryOutbox()
+        now = int(time.time())
+        good = [sign_request(client, Account.create(), make_review(i))[0] for i in range(2)]
+        late, _ = sign_request(client, Account.create(), make_review(9), deadline=now + 300)
+        ids = [outbox.enqueue(request=r, key=client.content_key(request=r)) for r in (good[0], late, good[1])]
+        before = client.w3.eth.get_transaction_count(client.relayer.address)
+        report = Publisher(client=client, outbox=outbox).drain()
+        assert (report.confirmed, report.failed) == (2, 1)
+        assert outbox.record(item_id=ids[1]).last_error == "delegation-expired: DeadlineExpired"
+        assert outbox.record(item_id=ids[0]).state == outbox.record(item_id=ids[2]).state == "confirmed"
+        # the reverting batch never went on chain: only the two good single transactions did
+        assert client.w3.eth.get_transaction_count(client.relayer.address) == before + 2

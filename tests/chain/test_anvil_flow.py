@@ -7,19 +7,20 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from service.chain.calls import gas_for
 from service.chain.codec import encode_review, review_recipient
 from service.chain.deploy import eas_contract
-from service.chain.eas import EasClient, gas_for
+from service.chain.eas import EasClient
 from service.chain.embedded import EAS_ADDRESS
 from service.chain.indexer import ReviewIndexer
 from service.chain.outbox import InMemoryOutbox
 from service.chain.publisher import Publisher
-from service.chain.rpc import connect
 from service.cli.main import main
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, anvil_fixture
 
+from .anvil_setup import booted_client
 from .helpers import attested_count, make_review, relayer_state, sign_request
 
 pytestmark = pytest.mark.anvil
@@ -38,8 +39,12 @@ def _bootstrap(node: AnvilNode, capsys: pytest.CaptureFixture[str], *, key: str 
     return code, out.out + out.err
 
 
-def test_bootstrap_is_idempotent_and_never_prints_the_key(anvil_node: AnvilNode,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_bootstrap_is_idempotent_and_never_prints_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    with AnvilNode.start() as fresh:  # its own node: this test needs one without EAS, whatever ran before
+        _check_bootstrap(fresh, capsys)
+
+
+def _check_bootstrap(anvil_node: AnvilNode, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _bootstrap(anvil_node, capsys, key=None)
     assert code == 1
     assert "not registered and no relayer key" in out
@@ -57,14 +62,7 @@ def test_bootstrap_is_idempotent_and_never_prints_the_key(anvil_node: AnvilNode,
 
 @pytest.fixture(scope="module")
 def client(anvil_node: AnvilNode) -> EasClient:
-    w3 = connect(rpc_url=anvil_node.url, timeout=5)
-    code = w3.eth.get_code(EAS_ADDRESS)
-    if not code:  # this module's bootstrap test did not run first (e.g. -k selection)
-        from service.chain.deploy import bootstrap
-
-        bootstrap(w3=w3, eas_address=EAS_ADDRESS, registry_address="0x4200000000000000000000000000000000000020",
-                  payer=Account.from_key(ANVIL_DEV_KEY_0))
-    return EasClient(w3=w3, eas_address=EAS_ADDRESS, relayer=Account.from_key(ANVIL_DEV_KEY_0), poll_interval=0.02)
+    return booted_client(anvil_node)
 
 
 def test_placed_eas_has_the_right_domain(client: EasClient) -> None:
@@ -136,9 +134,10 @@ def test_single_vs_batched_publishing(client: EasClient) -> None:
         assert onchain is not None
         assert onchain.attester == rec.item.request.attester
         assert onchain.recipient == rec.item.request.recipient
-    for tx_hash in tx_hashes:
-        assert client.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"] <= client.w3.eth.get_transaction(
-            tx_hash)["gas"]
+    for tx_hash in tx_hashes:  # the gas model is an upper bound on anvil too, and not a loose one
+        gas = client.w3.eth.get_transaction(tx_hash)["gas"]
+        used = client.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]
+        assert 0.8 * gas < used <= gas, (used, gas)
 
 
 def test_indexer_finds_direct_attest_by_another_account_and_resumes(client: EasClient) -> None:

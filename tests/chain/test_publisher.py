@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 from eth_account import Account
 
+from service.chain.calls import gas_for
 from service.chain.codec import decode_review, encode_review
-from service.chain.eas import EasClient, gas_for
+from service.chain.eas import EasClient
 from service.chain.embedded import EmbeddedChain
 from service.chain.outbox import InMemoryOutbox
 from service.chain.publisher import Publisher

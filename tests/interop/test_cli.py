@@ -84,6 +84,8 @@ def test_cli_verifies_sdk_artifacts(tmp_path: Path, host: DidWebHost, dns: Loopb
     assert [v["kind"] for v in verdicts] == ["receipt", "receipt", "receipt", "offer", "receipt", "receipt"]
     assert all(v["signatureValid"] and v["replayKey"] for v in verdicts)
     assert verdicts[0]["replayKey"] == verdicts[-1]["replayKey"]  # the wrapper carries the same receipt
+    # The development escape hatch fetches the listed host over plain http (as the SDK does for localhost).
+    assert [r.tls for r in host.requests_for()] == [False]
 
 
 def test_cli_without_escape_hatch_refuses_loopback_and_offline_needs_no_network(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 
@@ -57,7 +58,7 @@ def test_a_verified_five_star_never_lowers_the_score_at_a_high_prior() -> None:
     crowd = [ScoredReview(review_id=f"u{i}", reviewer=f"u{i}", rating=1, time=NOW, evidence=Evidence.NONE)
              for i in range(400)]
     scores = [score(verified[:k] + crowd, 0.9) for k in range(21)]
-    assert all(later >= earlier - 1e-9 for earlier, later in zip(scores, scores[1:], strict=False))
+    assert all(later >= earlier - 1e-9 for earlier, later in itertools.pairwise(scores))
     # With κ = ¼ unguarded, 20 verified 5★ would let in a crowd of 5 at 1★: (3.6 + 20)/(4 + 25) = 81.4 < 90.
     assert scores[-1] == pytest.approx(90.0)
 

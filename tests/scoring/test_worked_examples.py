@@ -3,9 +3,10 @@ independent quadrature, and the table in docs/scoring.md checked against both.""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from fractions import Fraction as F
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.scoring.reference import beta_quantile_reference
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400
+F = Fraction  # short name for the exact arithmetic below
 PRIOR = F(7, 10)
 M = F(4)
 V, NONE = Evidence.VERIFIED, Evidence.NONE
@@ -198,3 +200,16 @@ def test_example_details() -> None:
         assert not result.reviewer_dominates
         assert result.last_review_at == NOW
         assert [m.review_id for m in result.top_movers] == ["r039"]
+
+
+def test_wire_form_is_json_ready() -> None:
+    full, _ = _both_paths(EXAMPLES[4][0])
+    wire = json.loads(json.dumps(full.to_wire()))
+    assert wire["paramsVersion"] == "v1"
+    assert wire["counts"] == {"total": 40, "live": 40, "verified": 10, "unverified": 30, "superseded": 0}
+    assert wire["histogram"] == {"verified": [0, 0, 0, 5, 5], "unverified": [30, 0, 0, 0, 0]}
+    assert wire["lastReviewAt"] == NOW
+    assert wire["topMovers"][0]["reviewId"] == "r005"
+    assert wire["topMovers"][0]["evidence"] == "verified"
+    assert set(wire) >= {"score", "lower90", "confidence", "effectiveEvidence", "verifiedShare", "topReviewerShare",
+                         "reviewerDominates", "unverifiedCapScale", "priorMean", "asOf"}

@@ -1,0 +1,657 @@
+"""Batch re-verification of stored proofs (``omatrust reverify``): read → look up → judge → write, in chunks.
+
+* **Reading**: keyset pages of ``chunk_size`` reviews in (subject_normalized, review_time, id) order (the
+  ``ix_reviews_subject_time`` index) with their proofs and the evidence snapshots they refer to — plain columns,
+  one query each.
+* **Look-ups**: each did:web document and each DNS ``_controllers`` answer is looked up once per run, in a thread
+  pool (``lookup_threads`` at a time), by this process only. The result — bytes or the failure — is sent to the
+  workers with the reviews that need it.
+* **Judging**: pure, CPU-bound, in a process pool over all cores (``service.workflows.reverify_judge``), several
+  chunks in flight while the next one is read. See that module for the "authorized as of issuedAt" rule.
+* **Writing**: one transaction per chunk — changed proof rows, an ``OutcomeHistoryRow`` per changed outcome, the
+  attempts that could not be completed, changed reviews and their aggregates, and the run's checkpoint (the key
+  of the chunk's last review). A crash loses at most the chunks not yet committed; ``resume`` continues after the
+  checkpoint, so every review is judged (and recorded) exactly once per run.
+* ``dry_run`` writes nothing at all (no run row either).
+
+An ``indeterminate`` judgement never changes a stored verdict; it is recorded as an attempt and makes the run's
+exit code 3 (``ReverifyReport.exit_code``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult, Pool
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service.dids import did_web_for_url, did_web_host, normalize_did
+from service.domain import Reason
+from service.errors import MalformedInput, OmaTrustError
+from service.identity.dns import ControllerResolver
+from service.identity.resolver import DidResolver
+from service.store.batch import (
+    BatchProof,
+    BatchReview,
+    ReviewKey,
+    Selection,
+    Snapshot,
+    count_reviews,
+    create_run,
+    get_run,
+    history_of_run,
+    insert_attempts,
+    insert_history,
+    latest_unfinished_run,
+    lock_reviews,
+    proofs_of,
+    review_page,
+    run_checkpoint,
+    save_run_progress,
+    snapshots_by_hash,
+    subject_counts,
+    update_proofs,
+    update_reviews,
+)
+from service.store.engine import session_scope
+from service.store.snapshots import remember_snapshot
+from service.workflows.evaluate import ReviewPolicy
+from service.workflows.partition import Partition
+from service.workflows.reclassify import reclassify
+from service.workflows.reverify_judge import (
+    INDETERMINATE,
+    DnsEvidence,
+    DocEvidence,
+    Evidence,
+    Failure,
+    Task,
+    TaskResult,
+    judge_task,
+)
+
+LATEST = "latest"  # ``ReverifyOptions.resume``: the latest unfinished run with the same selection
+SUBJECTS_PER_QUERY = 500  # partitioned runs: subjects per IN (...) list
+MAX_NEED_ROUNDS = 3
+
+
+class ResumeError(ValueError):
+    """There is no unfinished run to resume (or the named run is unknown or already finished)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReverifyOptions:
+    subject: str | None = None  # a DID; normalized before matching
+    since: int | None = None  # only reviews made at or after this unix time
+    status: str | None = None  # only reviews with a proof whose stored status is this
+    partition: Partition | None = None
+    dry_run: bool = False
+    resume: str | None = None  # a run id, or LATEST
+    chunk_size: int = 2000
+    task_size: int = 250
+    workers: int | None = None  # verification processes; None = one per core; 0 = in this process
+    lookup_threads: int = 16
+    inflight_chunks: int = 2
+
+    def selection_key(self) -> dict[str, Any]:
+        """The selection as stored with a run (and compared when resuming)."""
+        return {
+            "subject": normalize_did(self.subject) if self.subject else None,
+            "since": self.since,
+            "status": self.status,
+            "partition": str(self.partition) if self.partition else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int  # reviews judged in this run (including earlier invocations of a resumed run)
+    total: int  # reviews selected by the run
+    elapsed: float  # seconds in this invocation
+    rate: float  # reviews per second in this invocation
+    changed: int
+    indeterminate: int
+
+    @property
+    def eta(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 and self.total >= self.done else None
+
+
+@dataclass
+class ReverifyReport:
+    run_id: str
+    dry_run: bool
+    resumed: bool
+    selection: dict[str, Any]
+    total: int = 0
+    reviews: int = 0  # judged in this invocation
+    proofs: int = 0
+    earlier_reviews: int = 0  # judged by earlier invocations of a resumed run
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # whole run
+    proof_changes: list[dict[str, Any]] = field(default_factory=list)  # this invocation
+    earlier_changes: list[dict[str, Any]] = field(default_factory=list)  # recorded by earlier invocations
+    review_changes: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    inconsistent_aggregates: list[str] = field(default_factory=list)
+    documents_fetched: int = 0  # did:web documents looked up (each once per run)
+    dns_queries: int = 0  # hosts whose DNS controllers were looked up (each once per run)
+    seconds: float = 0.0
+    worker_cpu_seconds: float = 0.0
+    finished: bool = False
+
+    @property
+    def indeterminate(self) -> int:
+        return sum(n for (_, after), n in self.transitions.items() if after == INDETERMINATE)
+
+    @property
+    def changed(self) -> int:
+        return len(self.proof_changes) + len(self.earlier_changes)
+
+    @property
+    def rate(self) -> float:
+        return self.reviews / self.seconds if self.seconds > 0 else 0.0
+
+    def exit_code(self) -> int:
+        """0: everything checked; 3: some proofs could not be checked (their stored verdicts were kept)."""
+        return 3 if self.indeterminate else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "dryRun": self.dry_run,
+            "resumed": self.resumed,
+            "finished": self.finished,
+            "selection": self.selection,
+            "selected": self.total,
+            "reviewsChecked": self.earlier_reviews + self.reviews,
+            "reviewsCheckedNow": self.reviews,
+            "proofsCheckedNow": self.proofs,
+            "seconds": round(self.seconds, 3),
+            "reviewsPerSecond": round(self.rate, 1),
+            "transitions": [
+                {"before": before, "after": after, "proofs": n}
+                for (before, after), n in sorted(self.transitions.items())
+            ],
+            "indeterminate": self.indeterminate,
+            "changes": self.earlier_changes + self.proof_changes,
+            "reviewChanges": self.review_changes,
+            "attempts": self.attempts,
+            "inconsistentAggregates": self.inconsistent_aggregates,
+            "documentsFetched": self.documents_fetched,
+            "dnsQueries": self.dns_queries,
+        }
+
+
+# ---- look-ups (this process only, once per run) -----------------------------------------------------------------
+
+
+class _Lookups:
+    def __init__(
+        self, *, resolver: DidResolver | None, controllers: ControllerResolver | None, threads: int
+    ) -> None:
+        self.resolver = resolver
+        self.controllers = controllers
+        self.docs: dict[str, DocEvidence] = {}
+        self.dns: dict[str, DnsEvidence] = {}
+        self.fresh: dict[str, tuple[str, str, str]] = {}  # evidence hash → (did, kind, raw) seen in this run
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="omatrust-lookup")
+
+    def ensure(self, *, dids: set[str], hosts: set[str]) -> None:
+        """Look up every document and DNS answer not yet known in this run, concurrently."""
+        new_dids = sorted(d for d in dids if d not in self.docs)
+        new_hosts = sorted(h for h in hosts if h not in self.dns)
+        doc_results = self.pool.map(self._doc, new_dids)
+        dns_results = self.pool.map(self._dns, new_hosts)
+        for did, (evidence, fresh) in zip(new_dids, doc_results, strict=True):
+            self.docs[did] = evidence
+            if fresh is not None:
+                self.fresh[fresh[0]] = (fresh[1], fresh[2], fresh[3])
+        for host, (answer, fresh) in zip(new_hosts, dns_results, strict=True):
+            self.dns[host] = answer
+            if fresh is not None:
+                self.fresh[fresh[0]] = (fresh[1], fresh[2], fresh[3])
+
+    def _doc(self, did: str) -> tuple[DocEvidence, tuple[str, str, str, str] | None]:
+        if self.resolver is None:
+            return Failure(INDETERMINATE, Reason.LOOKUP_SKIPPED.value, "no DID resolver"), None
+        try:
+            document = self.resolver.resolve_document(did=did)
+        except OmaTrustError as exc:
+            return Failure.of(exc), None
+        raw = document.raw.decode("utf-8", "replace")
+        return document.raw, (document.snapshot_hash, did, "did-document", raw)
+
+    def _dns(self, host: str) -> tuple[DnsEvidence, tuple[str, str, str, str] | None]:
+        if self.controllers is None:
+            return Failure(INDETERMINATE, Reason.LOOKUP_SKIPPED.value, "no DNS resolver"), None
+        try:
+            record = self.controllers.lookup(domain=host)
+        except OmaTrustError as exc:
+            return Failure.of(exc), None
+        if record is None:
+            return None, None
+        digest = hashlib.sha256("\n".join(record.controllers).encode("utf-8")).hexdigest()
+        raw = "\n".join([record.record_name, *record.controllers])
+        return record, (digest, f"did:web:{host}", "dns-txt", raw)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _service_did(subject: str) -> str | None:
+    """The did:web a review's receipts are normally issued under: its subject's host, as ``did_web_for_url`` writes
+    it (only a guess to look documents up early; a wrong guess costs one extra round for that subject)."""
+    if not subject.startswith("did:web:"):
+        return None
+    try:
+        return did_web_for_url(f"https://{did_web_host(subject)}/")
+    except (MalformedInput, ValueError):
+        return None
+
+
+# ---- the run ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Chunk:
+    reviews: list[BatchReview]
+    proofs: dict[str, list[BatchProof]]
+    pending: list[AsyncResult[TaskResult] | TaskResult]
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates the pool
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        resolver: DidResolver | None,
+        controllers: ControllerResolver | None,
+        policy: ReviewPolicy,
+        clock: Callable[[], float],
+        options: ReverifyOptions,
+        progress: Callable[[Progress], None] | None,
+        on_chunk: Callable[[list[str]], None] | None,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.clock = clock
+        self.options = options
+        self.progress = progress
+        self.on_chunk = on_chunk
+        self.now = int(clock())
+        self.token = uuid.uuid4().hex
+        self.lookups = _Lookups(resolver=resolver, controllers=controllers, threads=options.lookup_threads)
+        self.snapshots: dict[str, Snapshot] = {}
+        self.missing_snapshots: set[str] = set()
+        self.extra_dids: dict[str, set[str]] = {}  # subject → documents its reviews turned out to need
+        self.extra_hosts: dict[str, set[str]] = {}
+        self.stored_snapshots: set[str] = set()
+        self.pool: Pool | None = None
+        self.started = time.monotonic()
+
+    # -- setup
+    def prepare(self) -> tuple[ReverifyReport, Selection, ReviewKey | None, list[str] | None]:
+        options = self.options
+        selection_key = options.selection_key()
+        with Session(self.engine) as session:
+            run = None
+            if options.resume == LATEST:
+                run = latest_unfinished_run(session, selection=selection_key)
+                if run is None:
+                    raise ResumeError(f"no unfinished run with selection {selection_key}")
+            elif options.resume:
+                run = get_run(session, run_id=options.resume)
+                if run is None:
+                    raise ResumeError(f"no run {options.resume}")
+                if run.state != "running":
+                    raise ResumeError(f"run {options.resume} is already {run.state}")
+            if run is not None:
+                selection_key = dict(run.selection)
+            selection = Selection(
+                subject_normalized=selection_key["subject"],
+                since=selection_key["since"],
+                status=selection_key["status"],
+            )
+            partition = Partition.parse(selection_key["partition"]) if selection_key["partition"] else None
+            subjects: list[str] | None = None
+            if partition is not None:
+                counts = [(s, n) for s, n in subject_counts(session, selection=selection) if partition.holds(s)]
+                subjects = [s for s, _ in counts]
+                total = sum(n for _, n in counts)
+            else:
+                total = count_reviews(session, selection=selection)
+            report = ReverifyReport(
+                run_id=run.run_id if run is not None else uuid.uuid4().hex,
+                dry_run=options.dry_run,
+                resumed=run is not None,
+                selection=selection_key,
+                total=total,
+            )
+            after: ReviewKey | None = None
+            if run is not None:
+                after = run_checkpoint(run)
+                report.earlier_reviews = int(run.reviews_checked)
+                report.transitions.update(_transitions_from(run.tallies))
+                report.earlier_changes = [
+                    {"reviewId": h.review_id, "proofId": h.proof_id, "before": {"status": h.before_status,
+                     "reason": h.before_reason}, "after": {"status": h.after_status, "reason": h.after_reason}}
+                    for h in history_of_run(session, run_id=run.run_id)
+                ]  # fmt: skip
+        if run is None and not options.dry_run:
+            with session_scope(self.engine) as session:
+                create_run(session, run_id=report.run_id, selection=selection_key, now=self.now)
+        return report, selection, after, subjects
+
+    def start_pool(self) -> None:
+        workers = (os.cpu_count() or 1) if self.options.workers is None else self.options.workers
+        if workers <= 0:
+            return
+        # Pooled DB connections must not be shared with forked children: drop them (they reconnect lazily).
+        self.engine.dispose()
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        self.pool = context.Pool(processes=workers, initializer=_ignore_sigint)
+
+    def close(self, *, abort: bool) -> None:
+        if self.pool is not None:
+            if abort:
+                self.pool.terminate()
+            else:
+                self.pool.close()
+            self.pool.join()
+            self.pool = None
+        self.lookups.close()
+
+    # -- reading
+    def pages(self, selection: Selection, after: ReviewKey | None, subjects: list[str] | None) -> Iterator[_Chunk]:
+        limit = self.options.chunk_size
+        index = 0
+        if subjects is not None and after is not None:
+            index = bisect.bisect_left(subjects, after.subject_normalized)
+        while True:
+            batch: list[str] | None = None
+            if subjects is not None:
+                if index >= len(subjects):
+                    return
+                batch = subjects[index : index + SUBJECTS_PER_QUERY]
+            with Session(self.engine) as session:
+                reviews = review_page(session, selection=selection, after=after, limit=limit, subjects=batch)
+                proofs = proofs_of(session, review_ids=[r.id for r in reviews])
+                wanted = {p.evidence_hash for ps in proofs.values() for p in ps if p.evidence_hash}
+                wanted -= self.snapshots.keys() | self.missing_snapshots
+                found = snapshots_by_hash(session, hashes=wanted)
+            self.snapshots.update(found)
+            self.missing_snapshots |= wanted - found.keys()
+            if reviews:
+                after = reviews[-1].key
+                yield _Chunk(reviews, proofs, [])
+            if len(reviews) < limit:
+                if subjects is None:
+                    return
+                index += SUBJECTS_PER_QUERY
+
+    # -- judging
+    def _wanted(self, review: BatchReview, proofs: Sequence[BatchProof]) -> tuple[set[str], set[str]]:
+        if not review.proofs_json:
+            return set(), set()
+        dids = set(self.extra_dids.get(review.subject_normalized, ()))
+        guess = _service_did(review.subject)
+        if guess:
+            dids.add(guess)
+        for p in proofs:
+            if p.format == "jws" and p.signer and p.signer.startswith("did:web:"):
+                dids.add(p.signer.partition("#")[0])
+        return dids, set(self.extra_hosts.get(review.subject_normalized, ()))
+
+    def _task(self, items: list[tuple[BatchReview, list[BatchProof]]], *, allow_need: bool = True) -> Task:
+        dids: set[str] = set()
+        hosts: set[str] = set()
+        hashes: set[str] = set()
+        for review, proofs in items:
+            d, h = self._wanted(review, proofs)
+            dids |= d
+            hosts |= h
+            hashes.update(p.evidence_hash for p in proofs if p.evidence_hash)
+        self.lookups.ensure(dids=dids, hosts=hosts)
+        evidence = Evidence(
+            docs={d: self.lookups.docs[d] for d in dids},
+            dns={h: self.lookups.dns[h] for h in hosts},
+            snapshots={h: self.snapshots[h] for h in hashes if h in self.snapshots},
+        )
+        return Task(self.token, items, evidence, self.now, self.policy, allow_need)
+
+    def submit(self, chunk: _Chunk) -> None:
+        items = [(r, chunk.proofs.get(r.id, [])) for r in chunk.reviews]
+        size = max(1, self.options.task_size)
+        for start in range(0, len(items), size):
+            task = self._task(items[start : start + size])
+            if self.pool is None:
+                chunk.pending.append(judge_task(task))
+            else:
+                chunk.pending.append(self.pool.apply_async(judge_task, (task,)))
+
+    def collect(self, chunk: _Chunk) -> list[TaskResult]:
+        results = [p if isinstance(p, tuple) else p.get() for p in chunk.pending]
+        needs = [n for r in results for n in r.needs]
+        by_id = {r.id: r for r in chunk.reviews}
+        rounds = 0
+        while needs:
+            rounds += 1
+            for need in needs:
+                subject = by_id[need.review_id].subject_normalized
+                self.extra_dids.setdefault(subject, set()).update(need.dids)
+                self.extra_hosts.setdefault(subject, set()).update(need.hosts)
+            # Rare (first reviews of a subject whose evidence was not guessed): judged here, not in the pool.
+            items = [(by_id[n.review_id], chunk.proofs.get(n.review_id, [])) for n in needs]
+            again = judge_task(self._task(items, allow_need=rounds < MAX_NEED_ROUNDS))
+            results.append(again)
+            needs = list(again.needs)
+        return results
+
+    # -- writing
+    def write(self, report: ReverifyReport, chunk: _Chunk, results: list[TaskResult]) -> None:
+        review_ids = [r.id for r in chunk.reviews]
+        transitions: Counter[tuple[str, str]] = Counter()
+        for r in results:
+            transitions.update(r.transitions)
+            report.proofs += r.proofs
+            report.worker_cpu_seconds += r.cpu_seconds
+        proof_changes = [c for r in results for c in r.proof_changes]
+        attempts = [a for r in results for a in r.attempts]
+        review_changes = [c for r in results for c in r.review_changes]
+        report.transitions.update(transitions)
+        report.reviews += len(chunk.reviews)
+        now = int(self.clock())
+        if not self.options.dry_run:
+            with session_scope(self.engine) as session:
+                save_run_progress(
+                    session,
+                    run_id=report.run_id,
+                    last=chunk.reviews[-1].key,
+                    reviews_checked=report.earlier_reviews + report.reviews,
+                    tallies=_tallies(report),
+                    now=now,
+                )
+                self._write_rows(session, report, proof_changes, attempts, review_changes, now)
+                if self.on_chunk is not None:
+                    self.on_chunk(review_ids)
+        elif self.on_chunk is not None:
+            self.on_chunk(review_ids)
+        # Only once committed do these count as done.
+        report.proof_changes.extend(_change_json(c) for c in proof_changes)
+        report.attempts.extend(
+            {"reviewId": a.review_id, "proofId": a.proof_id, "keptStatus": a.kept_status, "reason": a.reason,
+             "detail": a.detail}
+            for a in attempts
+        )  # fmt: skip
+        report.review_changes.extend(
+            {"reviewId": c.review_id, "before": {"verifiedPurchase": c.before[0], "evidence": c.before[1]},
+             "after": {"verifiedPurchase": c.after[0], "evidence": c.after[1]}}
+            for c in review_changes
+        )  # fmt: skip
+
+    def _write_rows(
+        self,
+        session: Session,
+        report: ReverifyReport,
+        proof_changes: list[Any],
+        attempts: list[Any],
+        review_changes: list[Any],
+        now: int,
+    ) -> None:
+        update_proofs(session, changes=[{"id": c.proof_id, **c.values} for c in proof_changes])
+        insert_history(
+            session,
+            rows=[
+                {"proof_id": c.proof_id, "review_id": c.review_id, "before_status": c.before_status,
+                 "after_status": c.values["status"], "before_reason": c.before_reason,
+                 "after_reason": c.values["reason"], "run_id": report.run_id, "changed_at": now}
+                for c in proof_changes
+                if (c.before_status, c.before_reason) != (c.values["status"], c.values["reason"])
+            ],
+        )  # fmt: skip
+        insert_attempts(
+            session,
+            rows=[
+                {"run_id": report.run_id, "proof_id": a.proof_id, "review_id": a.review_id,
+                 "kept_status": a.kept_status, "reason": a.reason, "detail": a.detail, "attempted_at": now}
+                for a in attempts
+            ],
+        )  # fmt: skip
+        for c in proof_changes:
+            digest = c.values["evidence_hash"]
+            if isinstance(digest, str) and digest in self.lookups.fresh and digest not in self.stored_snapshots:
+                did, kind, raw = self.lookups.fresh[digest]
+                remember_snapshot(session, snapshot_hash=digest, did=did, kind=kind, raw=raw, now=now)
+                self.stored_snapshots.add(digest)
+        if review_changes:
+            rows = lock_reviews(session, review_ids=[c.review_id for c in review_changes])
+            present = [c for c in review_changes if c.review_id in rows]
+            report.inconsistent_aggregates += reclassify(
+                session, changes=[(rows[c.review_id], c.after[1]) for c in present], now=now
+            )
+            update_reviews(
+                session,
+                changes=[
+                    {"id": c.review_id, "verified_purchase": c.after[0], "evidence": c.after[1]} for c in present
+                ],
+            )
+
+    def report_progress(self, report: ReverifyReport) -> None:
+        if self.progress is None:
+            return
+        elapsed = time.monotonic() - self.started
+        self.progress(
+            Progress(
+                done=report.earlier_reviews + report.reviews,
+                total=report.total,
+                elapsed=elapsed,
+                rate=report.reviews / elapsed if elapsed > 0 else 0.0,
+                changed=report.changed,
+                indeterminate=report.indeterminate,
+            )
+        )
+
+
+def _tallies(report: ReverifyReport) -> dict[str, Any]:
+    return {"transitions": {f"{b}->{a}": n for (b, a), n in sorted(report.transitions.items())}}
+
+
+def _transitions_from(tallies: dict[str, Any]) -> Counter[tuple[str, str]]:
+    out: Counter[tuple[str, str]] = Counter()
+    for key, n in dict(tallies.get("transitions", {})).items():
+        before, _, after = str(key).partition("->")
+        out[(before, after)] += int(n)
+    return out
+
+
+def _change_json(c: Any) -> dict[str, Any]:
+    v = c.values
+    return {
+        "reviewId": c.review_id,
+        "proofId": c.proof_id,
+        "position": c.position,
+        "before": {"status": c.before_status, "reason": c.before_reason},
+        "after": {"status": v["status"], "reason": v["reason"], "tier": v["tier"], "signer": v["signer"],
+                  "bound": v["bound"], "evidenceHash": v["evidence_hash"]},
+        "detail": c.detail,
+    }  # fmt: skip
+
+
+def reverify(
+    *,
+    engine: Engine,
+    resolver: DidResolver | None,
+    controllers: ControllerResolver | None,
+    policy: ReviewPolicy,
+    options: ReverifyOptions,
+    clock: Callable[[], float] = time.time,
+    progress: Callable[[Progress], None] | None = None,
+    on_chunk: Callable[[list[str]], None] | None = None,
+) -> ReverifyReport:
+    """Re-verify the stored proofs selected by ``options`` (see the module docstring).
+
+    ``progress`` is called after each chunk; ``on_chunk`` with the chunk's review ids just before its transaction
+    commits (an exception there aborts the run as a crash would: that chunk is not recorded).
+
+    Raises:
+        ResumeError: ``options.resume`` names no unfinished run.
+        ValueError: a stored partition selection does not parse.
+        sqlalchemy.exc.SQLAlchemyError: the database failed (the run stays resumable from its last checkpoint).
+        KeyboardInterrupt: passed through after the worker processes are stopped (resumable too).
+    """
+    run = _Run(
+        engine=engine, resolver=resolver, controllers=controllers, policy=policy, clock=clock, options=options,
+        progress=progress, on_chunk=on_chunk,
+    )  # fmt: skip
+    report, selection, after, subjects = run.prepare()
+    run.start_pool()
+    aborted = True
+    try:
+        inflight: deque[_Chunk] = deque()
+        for chunk in run.pages(selection, after, subjects):
+            run.submit(chunk)
+            inflight.append(chunk)
+            while len(inflight) > max(0, options.inflight_chunks - 1):
+                done = inflight.popleft()
+                run.write(report, done, run.collect(done))
+                run.report_progress(report)
+        while inflight:
+            done = inflight.popleft()
+            run.write(report, done, run.collect(done))
+            run.report_progress(report)
+        report.finished = True
+        if not options.dry_run:
+            with session_scope(engine) as session:
+                save_run_progress(
+                    session,
+                    run_id=report.run_id,
+                    last=None,
+                    reviews_checked=report.earlier_reviews + report.reviews,
+                    tallies=_tallies(report),
+                    now=int(clock()),
+                    finished=True,
+                )
+        aborted = False
+    finally:
+        run.close(abort=aborted)
+        report.seconds = time.monotonic() - run.started
+        report.documents_fetched = len(run.lookups.docs)
+        report.dns_queries = len(run.lookups.dns)
+    return report
+
