@@ -106,10 +106,15 @@ def _histogram(score: TrustScore) -> str:
             for cls, n, what in (("v", v, "verified"), ("u", u, "unverified"))
         )
         rows.append(
-            f'<tr data-rating="{rating}"><th scope="row">{rating}★</th><td>{bars}</td>'
+            f'<tr data-rating="{rating}"><th scope="row" class="r">{rating}★</th><td>{bars}</td>'
             f'<td class="n"><span class="hv">{v}</span> · <span class="hu">{u}</span></td></tr>'
         )
-    return "".join(rows)
+    head = '<thead><tr><th class="r"></th><th></th><th class="n">verified · unverified</th></tr></thead>'
+    return head + "<tbody>" + "".join(rows) + "</tbody>"
+
+
+def _short(address: str) -> str:
+    return address if len(address) <= 14 else f"{address[:6]}…{address[-4:]}"
 
 
 def _movers(movers: Sequence[Contribution]) -> str:
@@ -118,7 +123,8 @@ def _movers(movers: Sequence[Contribution]) -> str:
     items = "".join(
         f'<li><span class="delta {"up" if m.contribution >= 0 else "down"}">{m.contribution:+.1f}</span>'
         f"{_stars(m.rating)} {_badge(m.evidence.value)}"
-        f'<span class="who mono">{esc(m.reviewer)}</span><span class="when">{esc(_when(m.time))}</span></li>'
+        f'<span class="who mono" title="{esc(m.reviewer)}">{esc(_short(m.reviewer))}</span>'
+        f'<span class="when">{esc(_when(m.time))}</span></li>'
         for m in movers
     )
     return (

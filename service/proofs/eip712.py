@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 import coincurve
-from eth_hash.auto import keccak
+from .hashing import keccak256 as keccak
 
 from service.domain import ArtifactFormat, OfferPayload, Reason, ReceiptPayload, SignedArtifact
 from service.errors import SignatureInvalid

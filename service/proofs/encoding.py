@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from eth_hash.auto import keccak
+from .hashing import keccak256 as keccak
 
 _B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 

@@ -50,6 +50,10 @@ def _no_constant(name: str) -> Any:
     raise MalformedInput(Reason.MALFORMED_JSON, f"{name} is not JSON")
 
 
+# One decoder for every call: json.loads(**kwargs) would build a new JSONDecoder each time (hot path).
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def loads_strict(data: bytes | str, *, what: str) -> Any:
     """Parse JSON text (bytes must be UTF-8), refusing duplicate keys, non-finite numbers and deep nesting.
 
@@ -59,7 +63,7 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         _check_depth(text)
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except MalformedInput:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError

@@ -18,6 +18,7 @@ Decisions (where the sources leave room):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -135,11 +136,10 @@ def _decode_part(part: str, *, what: str) -> bytes:
         raise MalformedInput(Reason.MALFORMED_ARTIFACT, f"JWS {what} is not base64url") from None
 
 
-def _parse_jws(envelope: dict[str, Any], compact: str, declared: ArtifactKind | None) -> SignedArtifact:
-    parts = compact.split(".")
-    if len(parts) != 3:
-        raise MalformedInput(Reason.MALFORMED_ARTIFACT, "JWS must be compact serialization with three parts")
-    header_b64, payload_b64, signature_b64 = parts
+@functools.lru_cache(maxsize=1024)
+def _read_header(header_b64: str) -> tuple[str, str, Mapping[str, Any] | None]:
+    """(alg, kid, jwk) of a protected header. Cached: a signer's header bytes repeat across its artifacts (errors
+    are not cached — lru_cache stores only returns)."""
     header = _as_object(_decode_part(header_b64, what="header"), what="JWS header")
     if "alg" not in header:
         raise MalformedInput(Reason.MISSING_FIELD, "JWS header has no alg")
@@ -159,6 +159,15 @@ def _parse_jws(envelope: dict[str, Any], compact: str, declared: ArtifactKind | 
     header_jwk = header.get("jwk")
     if header_jwk is not None and not isinstance(header_jwk, Mapping):
         raise MalformedInput(Reason.BAD_FIELD_TYPE, "JWS header jwk must be an object")
+    return alg, kid, header_jwk
+
+
+def _parse_jws(envelope: dict[str, Any], compact: str, declared: ArtifactKind | None) -> SignedArtifact:
+    parts = compact.split(".")
+    if len(parts) != 3:
+        raise MalformedInput(Reason.MALFORMED_ARTIFACT, "JWS must be compact serialization with three parts")
+    header_b64, payload_b64, signature_b64 = parts
+    alg, kid, header_jwk = _read_header(header_b64)
     try:
         b64url_decode(signature_b64)
     except ValueError:

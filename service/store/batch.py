@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import exists, func, insert, select, tuple_, update
+from sqlalchemy import Text, cast, exists, func, insert, select, tuple_, update
 from sqlmodel import Session, col
 
 from service.store.tables import (
@@ -41,7 +41,7 @@ class BatchReview(NamedTuple):
     attester: str
     review_time: int
     rating_value: int
-    proofs_json: list[str]
+    proofs_json: str  # the stored JSON text of the proofs list
     verified_purchase: bool
     evidence: str
     superseded: bool
@@ -88,37 +88,41 @@ class Selection:
     status: str | None = None
 
 
+# Core table columns: pages are read without the ORM (no per-row entity bookkeeping).
+_R = ReviewRow.__table__.c  # type: ignore[attr-defined]
+_P = ProofRow.__table__.c  # type: ignore[attr-defined]
+
 _REVIEW_COLUMNS = (
-    col(ReviewRow.id),
-    col(ReviewRow.subject),
-    col(ReviewRow.subject_normalized),
-    col(ReviewRow.attester),
-    col(ReviewRow.review_time),
-    col(ReviewRow.rating_value),
-    col(ReviewRow.proofs_json),
-    col(ReviewRow.verified_purchase),
-    col(ReviewRow.evidence),
-    col(ReviewRow.superseded_by),
-    col(ReviewRow.attestation_uid),
-    col(ReviewRow.problem),
+    _R.id,
+    _R.subject,
+    _R.subject_normalized,
+    _R.attester,
+    _R.review_time,
+    _R.rating_value,
+    cast(_R.proofs_json, Text),  # the JSON text: decoded by the worker that judges it, not here
+    _R.verified_purchase,
+    _R.evidence,
+    _R.superseded_by,
+    _R.attestation_uid,
+    _R.problem,
 )
 
 _PROOF_COLUMNS = (
-    col(ProofRow.id),
-    col(ProofRow.review_id),
-    col(ProofRow.position),
-    col(ProofRow.status),
-    col(ProofRow.reason),
-    col(ProofRow.kind),
-    col(ProofRow.format),
-    col(ProofRow.signature_valid),
-    col(ProofRow.signer),
-    col(ProofRow.tier),
-    col(ProofRow.replay_key),
-    col(ProofRow.bound),
-    col(ProofRow.issued_at),
-    col(ProofRow.checked_at),
-    col(ProofRow.evidence_hash),
+    _P.id,
+    _P.review_id,
+    _P.position,
+    _P.status,
+    _P.reason,
+    _P.kind,
+    _P.format,
+    _P.signature_valid,
+    _P.signer,
+    _P.tier,
+    _P.replay_key,
+    _P.bound,
+    _P.issued_at,
+    _P.checked_at,
+    _P.evidence_hash,
 )
 
 
@@ -161,20 +165,15 @@ def review_page(
     """
     stmt = _filtered(select(*_REVIEW_COLUMNS), selection)
     if subjects is not None:
-        stmt = stmt.where(col(ReviewRow.subject_normalized).in_(list(subjects)))
+        stmt = stmt.where(_R.subject_normalized.in_(list(subjects)))
     if after is not None:
-        stmt = stmt.where(
-            tuple_(col(ReviewRow.subject_normalized), col(ReviewRow.review_time), col(ReviewRow.id))
-            > tuple_(*after)
-        )
-    stmt = stmt.order_by(
-        col(ReviewRow.subject_normalized), col(ReviewRow.review_time), col(ReviewRow.id)
-    ).limit(limit)
+        stmt = stmt.where(tuple_(_R.subject_normalized, _R.review_time, _R.id) > tuple_(*after))
+    stmt = stmt.order_by(_R.subject_normalized, _R.review_time, _R.id).limit(limit)
     out: list[BatchReview] = []
-    for r in session.execute(stmt):
+    for r in session.connection().execute(stmt):
         review = BatchReview(
             id=r[0], subject=r[1], subject_normalized=r[2], attester=r[3], review_time=int(r[4]),
-            rating_value=int(r[5]), proofs_json=list(r[6] or ()), verified_purchase=bool(r[7]), evidence=r[8],
+            rating_value=int(r[5]), proofs_json=r[6] or "[]", verified_purchase=bool(r[7]), evidence=r[8],
             superseded=r[9] is not None, attestation_uid=r[10], problem=r[11],
         )  # fmt: skip
         out.append(review)
@@ -186,13 +185,9 @@ def proofs_of(session: Session, *, review_ids: Sequence[str]) -> dict[str, list[
     out: dict[str, list[BatchProof]] = {rid: [] for rid in review_ids}
     if not review_ids:
         return out
-    stmt = (
-        select(*_PROOF_COLUMNS)
-        .where(col(ProofRow.review_id).in_(list(review_ids)))
-        .order_by(col(ProofRow.review_id), col(ProofRow.position))
-    )
-    for r in session.execute(stmt):
-        out[r[1]].append(BatchProof(*r))
+    stmt = select(*_PROOF_COLUMNS).where(_P.review_id.in_(list(review_ids))).order_by(_P.review_id, _P.position)
+    for r in session.connection().execute(stmt):
+        out[r[1]].append(BatchProof._make(r))
     return out
 
 

@@ -300,6 +300,7 @@ class _Run:
         self.missing_snapshots: set[str] = set()
         self.extra_dids: dict[str, set[str]] = {}  # subject → documents its reviews turned out to need
         self.extra_hosts: dict[str, set[str]] = {}
+        self.guesses: dict[str, str | None] = {}  # subject → the did:web its receipts are probably issued under
         self.stored_snapshots: set[str] = set()
         self.pool: Pool | None = None
         self.started = time.monotonic()
@@ -407,10 +408,12 @@ class _Run:
 
     # -- judging
     def _wanted(self, review: BatchReview, proofs: Sequence[BatchProof]) -> tuple[set[str], set[str]]:
-        if not review.proofs_json:
+        if not proofs:
             return set(), set()
         dids = set(self.extra_dids.get(review.subject_normalized, ()))
-        guess = _service_did(review.subject)
+        if review.subject not in self.guesses:
+            self.guesses[review.subject] = _service_did(review.subject)
+        guess = self.guesses[review.subject]
         if guess:
             dids.add(guess)
         for p in proofs:

@@ -25,6 +25,7 @@ An ``indeterminate`` judgement never replaces a stored verdict: the stored row i
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -300,7 +301,7 @@ def _judge_review(
             rating_value=review.rating_value,
             review_body="",
             screenshot_urls=(),
-            proofs=tuple(review.proofs_json),
+            proofs=_proof_texts(review.proofs_json),
         ),
         attester=review.attester,
         review_time=review.review_time,
@@ -369,6 +370,14 @@ def _judge_review(
     if before != after:
         out.review_changes.append(ReviewChange(review.id, before, after))
     return None
+
+
+def _proof_texts(proofs_json: str) -> tuple[str, ...]:
+    try:
+        proofs = json.loads(proofs_json)
+    except ValueError:
+        return ()
+    return tuple(p for p in proofs if isinstance(p, str)) if isinstance(proofs, list) else ()
 
 
 def _as_of_issued_at(

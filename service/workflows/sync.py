@@ -174,11 +174,14 @@ def _judge(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
     return _Judged(found, verdict, None)
 
 
-def _receipt_positions(verdict: ReviewVerdict) -> list[tuple[int, str]]:
+def _backing_receipts(verdict: ReviewVerdict) -> list[tuple[int, str]]:
+    """(position, replay key) of the receipts that back this review (signature valid and bound). Only these claim
+    their receipt: one that does not back the review (e.g. someone else's, payer ≠ attester) must not be able to
+    block the rightful payer's review by claiming it first."""
     return [
         (p.position, p.artifact.replay_key)
         for p in verdict.proofs
-        if p.artifact is not None and p.artifact.kind is ArtifactKind.RECEIPT and p.outcome.signature_valid
+        if p.artifact is not None and p.artifact.kind is ArtifactKind.RECEIPT and p.outcome.signature_valid and p.bound
     ]
 
 
@@ -214,7 +217,7 @@ def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts
     # One live review per (attester, subject): the latest by attestation time (ties: the one indexed last).
     arrives_superseded = previous is not None and previous.review_time > found.time
     superseding = previous.id if previous is not None and not arrives_superseded else None
-    receipts = _receipt_positions(item.verdict)
+    receipts = _backing_receipts(item.verdict)
     replayed: set[int] = set()
     for position, key in receipts:
         holder = receipt_holder(session, replay_key=key)

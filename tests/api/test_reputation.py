@@ -177,7 +177,7 @@ def test_ranking_prefers_a_long_verified_record_by_lower90(client: TestClient, w
     assert seen == [i["did"] for i in by_lower["items"]]
 
     # A new review invalidates the cached ranking at once.
-    add(b, 5, "verified", 60)
+    add(b, 5, "verified", 100)
     assert client.get("/v1/services", params={"sort": "reviews"}).json()["items"][0]["did"] == b
 
 
