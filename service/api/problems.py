@@ -15,6 +15,14 @@ from service.errors import ChainRejected, CheckFailed, CouldNotCheck, OmaTrustEr
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 30
 
+_HTTP_CODES = {
+    400: "malformed-body",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+    429: "rate-limited",
+}
+
 # Reasons that are a conflict with stored state rather than a bad request.
 _CONFLICT = {Reason.RECEIPT_REPLAYED}
 
@@ -66,8 +74,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {400: "malformed-body", 404: "not-found", 405: "method-not-allowed", 413: "body-too-large", 429: "rate-limited"}
-        code = codes.get(exc.status_code, f"http-{exc.status_code}")
+        code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
         headers = dict(exc.headers) if exc.headers else None
         return problem(status=exc.status_code, code=code, title=str(exc.detail), headers=headers)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 
 import coincurve
-from .hashing import keccak256 as keccak
 
 from service.domain import ArtifactFormat, OfferPayload, Reason, ReceiptPayload, SignedArtifact
 from service.errors import SignatureInvalid
 
 from .encoding import address_from_public_key
+from .hashing import keccak256 as keccak
 
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)"
 OFFER_TYPE = (

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import sha3  # type: ignore[import-not-found]
+import sha3
 
 
 def keccak256(data: bytes) -> bytes:

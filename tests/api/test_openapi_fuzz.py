@@ -49,7 +49,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server: s
             "response_schema_conformance,response_headers_conformance",
             "--max-examples", "40", "--seed", "402", "--request-timeout", "20",
             "--exclude-path", "/metrics",  # text exposition, not JSON
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -41,7 +41,7 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
             f"--user-data-dir={profile}", *args,
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=120,
