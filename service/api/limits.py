@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -11,28 +10,21 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_JSON_DEPTH = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
+from service.proofs.jsonstrict import MAX_DEPTH, too_deep
 
 
-def json_too_deep(body: bytes, *, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when JSON ``body`` nests arrays/objects deeper than ``limit`` (strings are skipped).
+def json_too_deep(body: bytes) -> bool:
+    """True when a JSON body nests deeper than ``MAX_DEPTH``.
 
     Why: eth-account (via py_ecc) raises the interpreter's recursion limit to 100000, after which ``json.loads`` of
     ``[[[[…`` overflows the C stack and kills the process instead of raising. Bodies are checked before parsing.
     """
-    depth = 0
-    for bracket in _BRACKETS.findall(_JSON_STRING.sub(b"", body)):
-        depth += 1 if bracket in (b"[", b"{") else -1
-        if depth > limit:
-            return True
-    return False
+    return too_deep(body.decode("latin-1"))
 
 
 class BodySizeLimit:
     """ASGI middleware: 413 problem+json when the body exceeds ``max_bytes`` (by header or while streaming), and
-    422 when a JSON body nests deeper than ``MAX_JSON_DEPTH`` (checked on the buffered body before any parsing)."""
+    422 when a JSON body nests deeper than ``MAX_DEPTH`` (checked on the buffered body before any parsing)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -64,7 +56,7 @@ class BodySizeLimit:
                 break
         body = b"".join(chunks)
         if json_too_deep(body):
-            await _send_problem(send, 422, "json-too-deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            await _send_problem(send, 422, "json-too-deep", f"JSON nested deeper than {MAX_DEPTH} levels")
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 

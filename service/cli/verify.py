@@ -10,9 +10,12 @@ from typing import Any, TextIO
 
 from service.config import Settings
 from service.domain import ProofOutcome, ProofStatus, Reason
+from service.errors import MalformedInput
 from service.identity.dns import ControllerResolver
-from service.identity.fetcher import SafeFetcher
 from service.identity.resolver import DidResolver
+from service.proofs.jsonstrict import MAX_DEPTH, loads_strict, too_deep
+from service.wiring import build_identity
+from service.workflows.outcome_json import outcome_to_json
 from service.workflows.verify import ArtifactData, verify_batch
 
 _NOT_JSON = object()  # placeholder for a JSON Lines line that does not parse
@@ -74,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
         items = [_json_line(line) for line in text.splitlines() if line.strip()]
     else:
         try:
+            if too_deep(text):
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
             document = json.loads(text)
         except ValueError as exc:
             print(f"omatrust verify: {args.file} is not JSON: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        items = list(document) if isinstance(document, list) else [document]
+        # One artifact: hand over the text itself, so the strict parser judges it (duplicate keys, NaN, …).
+        items = list(document) if isinstance(document, list) else [text]
 
     resolver, controllers = (None, None) if args.offline else _resolvers(args)
     usable: list[ArtifactData] = [item for item in items if item is not _NOT_JSON]
@@ -92,15 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _resolvers(args: argparse.Namespace) -> tuple[DidResolver, ControllerResolver]:
     settings = Settings()
-    fetcher = SafeFetcher(
-        timeout=settings.fetch_timeout_seconds, insecure_hosts=settings.insecure_hosts(), ca_file=args.ca_file
-    )
-    # Insecure (development) hosts are fetched over plain http, as the x402 SDK does for localhost.
-    resolver = DidResolver(
-        fetcher=fetcher, ttl=settings.did_cache_ttl_seconds, insecure_hosts=settings.insecure_hosts()
-    )
-    controllers = ControllerResolver(nameservers=settings.nameservers(), timeout=settings.dns_timeout_seconds)
-    return resolver, controllers
+    if args.ca_file:
+        settings = settings.model_copy(update={"did_web_ca_file": args.ca_file})
+    return build_identity(settings)
 
 
 def _read(path: str) -> str:
@@ -112,8 +112,8 @@ def _read(path: str) -> str:
 
 def _json_line(line: str) -> Any:
     try:
-        return json.loads(line)
-    except ValueError:
+        return loads_strict(line, what="line")
+    except MalformedInput:
         return _NOT_JSON
 
 
@@ -133,19 +133,5 @@ def _malformed(now: int) -> ProofOutcome:
 
 
 def _print(index: int, outcome: ProofOutcome, out: TextIO) -> None:
-    record = {
-        "index": index,
-        "kind": outcome.kind,
-        "format": outcome.format,
-        "signatureValid": outcome.signature_valid,
-        "signer": outcome.signer,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "tier": outcome.tier,
-        "replayKey": outcome.replay_key,
-        "evidenceHash": outcome.evidence_hash,
-        "checkedAt": outcome.checked_at,
-        "detail": outcome.detail,
-    }
-    out.write(json.dumps(record) + "\n")
+    out.write(json.dumps({"index": index, **outcome_to_json(outcome)}) + "\n")
     out.flush()

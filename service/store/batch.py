@@ -89,8 +89,10 @@ class Selection:
 
 
 # Core table columns: pages are read without the ORM (no per-row entity bookkeeping).
-_R = ReviewRow.__table__.c  # type: ignore[attr-defined]
-_P = ProofRow.__table__.c  # type: ignore[attr-defined]
+_REVIEWS = ReviewRow.__table__  # type: ignore[attr-defined]
+_PROOFS = ProofRow.__table__  # type: ignore[attr-defined]
+_R = _REVIEWS.c
+_P = _PROOFS.c
 
 _REVIEW_COLUMNS = (
     _R.id,
@@ -170,7 +172,7 @@ def review_page(
         stmt = stmt.where(tuple_(_R.subject_normalized, _R.review_time, _R.id) > tuple_(*after))
     stmt = stmt.order_by(_R.subject_normalized, _R.review_time, _R.id).limit(limit)
     out: list[BatchReview] = []
-    for r in session.connection().execute(stmt):
+    for r in session.connection().execute(stmt).all():
         review = BatchReview(
             id=r[0], subject=r[1], subject_normalized=r[2], attester=r[3], review_time=int(r[4]),
             rating_value=int(r[5]), proofs_json=r[6] or "[]", verified_purchase=bool(r[7]), evidence=r[8],
@@ -180,14 +182,26 @@ def review_page(
     return out
 
 
-def proofs_of(session: Session, *, review_ids: Sequence[str]) -> dict[str, list[BatchProof]]:
-    """Proof rows of these reviews (one query), grouped by review id in position order."""
-    out: dict[str, list[BatchProof]] = {rid: [] for rid in review_ids}
-    if not review_ids:
-        return out
-    stmt = select(*_PROOF_COLUMNS).where(_P.review_id.in_(list(review_ids))).order_by(_P.review_id, _P.position)
-    for r in session.connection().execute(stmt):
-        out[r[1]].append(BatchProof._make(r))
+def proofs_of(
+    session: Session,
+    *,
+    selection: Selection,
+    first: ReviewKey,
+    last: ReviewKey,
+    subjects: Sequence[str] | None = None,
+) -> dict[str, list[BatchProof]]:
+    """Proof rows of the selected reviews whose keys lie in [first, last] — i.e. of one page from
+    ``review_page`` — in one range query (no IN list of ids), grouped by review id (order within a review not
+    guaranteed: callers go by ``position``)."""
+    joined = select(*_PROOF_COLUMNS).select_from(_PROOFS.join(_REVIEWS, _P.review_id == _R.id))
+    stmt = _filtered(joined, selection)
+    key = tuple_(_R.subject_normalized, _R.review_time, _R.id)
+    stmt = stmt.where(key >= tuple_(*first), key <= tuple_(*last))
+    if subjects is not None:
+        stmt = stmt.where(_R.subject_normalized.in_(list(subjects)))
+    out: dict[str, list[BatchProof]] = {}
+    for r in session.connection().execute(stmt).all():
+        out.setdefault(r[1], []).append(BatchProof._make(r))
     return out
 
 

@@ -392,7 +392,11 @@ class _Run:
                 batch = subjects[index : index + SUBJECTS_PER_QUERY]
             with Session(self.engine) as session:
                 reviews = review_page(session, selection=selection, after=after, limit=limit, subjects=batch)
-                proofs = proofs_of(session, review_ids=[r.id for r in reviews])
+                proofs = (
+                    proofs_of(session, selection=selection, first=reviews[0].key, last=reviews[-1].key, subjects=batch)
+                    if reviews
+                    else {}
+                )
                 wanted = {p.evidence_hash for ps in proofs.values() for p in ps if p.evidence_hash}
                 wanted -= self.snapshots.keys() | self.missing_snapshots
                 found = snapshots_by_hash(session, hashes=wanted)

@@ -42,54 +42,13 @@ def count_reviews(client: TestClient, did: str) -> int:
 def submit_data(client: TestClient, reviewer: Reviewer, review: Review, *, deadline: int | None = None) -> Any:
     """Sign and submit arbitrary attestation data (bypassing prepare's request validation)."""
     data = encode_review(review=review)
-    cfg = client.get("/v1/attestation-config").json()
-    rt_nonce = 0
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Attest": [
-                {"name": "attester", "type": "address"},
-                {"name": "schema", "type": "bytes32"},
-                {"name": "recipient", "type": "address"},
-                {"name": "expirationTime", "type": "uint64"},
-                {"name": "revocable", "type": "bool"},
-                {"name": "refUID", "type": "bytes32"},
-                {"name": "data", "type": "bytes"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint64"},
-            ],
-        },
-        "primaryType": "Attest",
-        "domain": cfg["domain"],
-        "message": {
-            "attester": reviewer.address,
-            "schema": cfg["schemaUid"],
-            "recipient": "0x" + "11" * 20,
-            "expirationTime": 0,
-            "revocable": False,
-            "refUID": "0x" + "00" * 32,
-            "data": "0x" + data.hex(),
-            "value": 0,
-            "nonce": rt_nonce,
-            "deadline": deadline or NOW + 3600,
-        },
-    }
-    return client.post(
-        "/v1/reviews",
-        json={
-            "attester": reviewer.address,
-            "data": "0x" + data.hex(),
-            "deadline": deadline or NOW + 3600,
-            "nonce": rt_nonce,
-            "signature": reviewer.sign(typed),
-        },
+    deadline = deadline or NOW + 3600
+    eas = client.app.state.runtime.eas  # type: ignore[attr-defined]
+    typed = eas.build_attest_typed_data(
+        attester=reviewer.address, data=data, recipient="0x" + "11" * 20, deadline=deadline, nonce=0
     )
+    body = {"attester": reviewer.address, "data": "0x" + data.hex(), "deadline": deadline, "nonce": 0}
+    return client.post("/v1/reviews", json=body | {"signature": reviewer.sign(typed)})
 
 
 def review(**overrides: Any) -> Review:
