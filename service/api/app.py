@@ -62,6 +62,6 @@ def create_app(settings: Settings | None = None, *, wired: Wired | None = None) 
         )
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 
