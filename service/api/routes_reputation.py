@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
 from service.api.deps import RuntimeDep
@@ -139,13 +139,13 @@ def get_reputation(
     request: Request,
     rt: RuntimeDep,
     explain: Annotated[bool, Query(description="list every review's contribution (reads all reviews: O(n))")] = False,
-) -> ReputationOut:
+) -> Response:
     """Trust score of a service DID. Reads O(1) rows whatever the number of reviews (explain=true: O(n)). A DID
     without reviews gets the prior-only score with zero counts."""
     rep = reputation(rt=rt, did=did_from_path(request), explain=explain)
     parts = rep.contributions
     listed = None if parts is None else [contribution_out(c) for c in parts[:EXPLAIN_MAX_CONTRIBUTIONS]]
-    return ReputationOut.model_validate(
+    out = ReputationOut.model_validate(
         {
             **score_fields(rep.score),
             "did": rep.did,
@@ -154,6 +154,8 @@ def get_reputation(
             "contributionsOmitted": 0 if parts is None else max(0, len(parts) - EXPLAIN_MAX_CONTRIBUTIONS),
         }
     )
+    # Validated once above; returning bytes skips FastAPI's second validation + serialization of the same model.
+    return Response(out.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get("/services", response_model=RankingOut, responses=PROBLEM_422)

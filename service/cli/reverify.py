@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const=LATEST,
         metavar="RUN_ID",
-        help="continue an interrupted run (default: the latest unfinished run with the same selection)",
+        help="continue an interrupted run: RUN_ID, or (default) the latest unfinished run with the same selection; "
+        "'if-any' starts a new run when there is none (for retried batch jobs)",
     )
     parser.add_argument("--workers", type=int, default=None, help="verification processes (default: one per core)")
     parser.add_argument("--chunk-size", type=int, default=2000, help="reviews per read/commit chunk (default 2000)")
@@ -154,10 +155,10 @@ def run(args: argparse.Namespace) -> int:
 
 def summary(report: ReverifyReport) -> str:
     """The end-of-run table: proofs by (stored status → judged status), then what changed."""
-    head = "dry run " if report.dry_run else ""
+    head = "dry run" if report.dry_run else "run"
     resumed = f", resumed after {report.earlier_reviews:,} reviews" if report.resumed else ""
     lines = [
-        f"{head}run {report.run_id}{resumed}: {report.reviews:,} reviews ({report.proofs:,} proofs) in "
+        f"{head} {report.run_id}{resumed}: {report.reviews:,} reviews ({report.proofs:,} proofs) in "
         f"{report.seconds:.1f} s — {report.rate:,.0f} reviews/s",
         "",
         f"{'stored':<14} {'judged':<14} {'proofs':>10}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     indexer = ReviewIndexer(client=rt.eas, chunk_blocks=args.chunk_blocks, confirmations=settings.confirmations)
     try:
         report = sync_chain(
-            rt=rt, indexer=indexer, from_block=args.from_block, to_block=args.to_block, progress=_progress
+            rt=rt, indexer=indexer, from_block=args.from_block, to_block=args.to_block, progress=_Progress()
         )
     except (CouldNotCheck, ChainRejected) as exc:
         print(f"omatrust sync: {exc} (committed ranges are kept; run again to resume)", file=sys.stderr)
@@ -77,9 +78,21 @@ def run(args: argparse.Namespace) -> int:
     return report.exit_code()
 
 
-def _progress(report: SyncReport) -> None:
-    print(f"sync: blocks {report.from_block}..{report.to_block}: {report.found} attestations, {report.stored} new",
-          file=sys.stderr)  # fmt: skip
+class _Progress:
+    """One line per committed block range that held attestations, else at most one every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self.last = 0.0
+        self.found = 0
+
+    def __call__(self, report: SyncReport) -> None:
+        now = time.monotonic()
+        if report.found == self.found and now - self.last < self.interval:
+            return
+        self.last, self.found = now, report.found
+        print(f"sync: blocks {report.from_block}..{report.to_block}: {report.found} attestations, "
+              f"{report.stored} new", file=sys.stderr)  # fmt: skip
 
 
 def summary(report: SyncReport) -> str:

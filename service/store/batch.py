@@ -134,9 +134,8 @@ def _filtered(stmt: Any, selection: Selection) -> Any:
     if selection.since is not None:
         stmt = stmt.where(col(ReviewRow.review_time) >= selection.since)
     if selection.status is not None:
-        stmt = stmt.where(
-            exists().where(col(ProofRow.review_id) == col(ReviewRow.id), col(ProofRow.status) == selection.status)
-        )
+        other = _PROOFS.alias("status_proofs")  # its own alias: the outer query may join proofs too
+        stmt = stmt.where(exists().where(other.c.review_id == _R.id, other.c.status == selection.status))
     return stmt
 
 

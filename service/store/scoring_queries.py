@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, select, union_all
+from sqlalchemy import CompoundSelect, Select, and_, bindparam, delete, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -65,17 +66,34 @@ def _facts(row: Any) -> ReviewFacts:
     )
 
 
+def begin_snapshot(session: Session) -> None:
+    """Make the session's following reads see one snapshot (an aggregate row and the reviews behind it must agree).
+    Call first in a fresh session. PostgreSQL: REPEATABLE READ. SQLite: the driver opens no transaction for
+    SELECTs, so each would read its own WAL snapshot; an explicit BEGIN makes them share one."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    elif dialect == "sqlite":
+        conn = session.connection()
+        if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN")
+
+
+@lru_cache(maxsize=1)
+def _aggregate_states_stmt() -> Select[Any]:
+    t = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
+    return select(t.c.subject_normalized, t.c.state, t.c.review_count, t.c.updated_at).where(
+        t.c.subject_normalized.in_(bindparam("keys", expanding=True))
+    )
+
+
 def aggregate_states(session: Session, *, keys: Sequence[str]) -> dict[str, AggregateState]:
     """The stored aggregate rows with these keys (subjects, or reserved keys such as the global row), one query."""
     if not keys:
         return {}
-    t = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
-    stmt = select(t.c.subject_normalized, t.c.state, t.c.review_count, t.c.updated_at).where(
-        t.c.subject_normalized.in_(list(keys))
-    )
+    rows = session.connection().execute(_aggregate_states_stmt(), {"keys": list(keys)})
     return {
-        r[0]: AggregateState(key=r[0], state=r[1] or {}, review_count=int(r[2]), updated_at=int(r[3]))
-        for r in session.execute(stmt)
+        r[0]: AggregateState(key=r[0], state=r[1] or {}, review_count=int(r[2]), updated_at=int(r[3])) for r in rows
     }
 
 
@@ -113,27 +131,20 @@ def ensure_aggregate_row(session: Session, *, key: str, now: int) -> None:
         session.flush()
 
 
-def delete_aggregate(session: Session, *, key: str) -> None:
+def delete_aggregates(session: Session, *, keys: Sequence[str]) -> None:
+    """Delete the aggregate rows with these keys (in chunks: bound-parameter counts are limited)."""
     t = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
-    session.execute(delete(t).where(t.c.subject_normalized == key))
+    keys = list(keys)
+    for k in range(0, len(keys), 1000):
+        session.execute(delete(t).where(t.c.subject_normalized.in_(keys[k : k + 1000])))
 
 
-def delete_aggregates_except(session: Session, *, keep: Sequence[str]) -> int:
-    """Delete every aggregate row whose key is not in ``keep`` (full rebuilds). Returns the number deleted."""
-    t = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
-    stmt = delete(t)
-    if keep:
-        stmt = stmt.where(t.c.subject_normalized.not_in(list(keep)))
-    result: Any = session.execute(stmt)
-    return int(result.rowcount or 0)
-
-
-def _bucket_select(*, subject_normalized: str, evidence: str, rating: int, limit: int) -> Select[Any]:
+def _bucket_select(*, evidence: str, rating: int, limit: int) -> Select[Any]:
     # Newest first within one bucket; the id tie-break matches service.scoring.select_candidates.
     inner = (
         select(*_FACT_COLUMNS)
         .where(
-            col(ReviewRow.subject_normalized) == subject_normalized,
+            col(ReviewRow.subject_normalized) == bindparam("subject"),
             col(ReviewRow.evidence) == evidence,
             col(ReviewRow.rating_value) == rating,
             col(ReviewRow.superseded_by).is_(None),
@@ -145,21 +156,24 @@ def _bucket_select(*, subject_normalized: str, evidence: str, rating: int, limit
     return select(inner.subquery())
 
 
+@lru_cache(maxsize=512)
+def _candidates_stmt(buckets: tuple[tuple[str, int], ...], per_bucket: int) -> Select[Any] | CompoundSelect[Any]:
+    # Building the statement costs more than running it on an index: keep one per set of non-empty buckets.
+    members = [_bucket_select(evidence=e, rating=r, limit=per_bucket) for e, r in buckets]
+    return members[0] if len(members) == 1 else union_all(*members)
+
+
 def bucket_candidates(
-    session: Session, *, subject_normalized: str, buckets: Sequence[tuple[str, int, int]]
+    session: Session, *, subject_normalized: str, buckets: Sequence[tuple[str, int]], per_bucket: int
 ) -> list[ReviewFacts]:
-    """For each ``(evidence, rating, limit)``: that bucket's ``limit`` most recent live reviews of the subject
-    (time descending, id ascending), all buckets in one UNION ALL query. Each member reads at most ``limit`` rows
-    when an index leads with (subject, evidence, rating, time); see docs/scoring.md for the index."""
-    members = [
-        _bucket_select(subject_normalized=subject_normalized, evidence=e, rating=r, limit=n)
-        for e, r, n in buckets
-        if n > 0
-    ]
-    if not members:
+    """For each ``(evidence, rating)`` bucket: its ``per_bucket`` most recent live reviews of the subject (time
+    descending, id ascending), all buckets in one UNION ALL query. Pass only non-empty buckets: each member reads
+    at most ``per_bucket`` index entries when an index leads with (subject, evidence, rating, time) — see
+    docs/scoring.md — and otherwise walks the subject's (subject, time) index until it has found them."""
+    if not buckets or per_bucket < 1:
         return []
-    stmt = members[0] if len(members) == 1 else union_all(*members)
-    return [_facts(r) for r in session.execute(stmt)]
+    stmt = _candidates_stmt(tuple(buckets), per_bucket)
+    return [_facts(r) for r in session.connection().execute(stmt, {"subject": subject_normalized})]
 
 
 def subject_reviews(session: Session, *, subject_normalized: str) -> list[ReviewFacts]:

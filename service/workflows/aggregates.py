@@ -73,15 +73,31 @@ def apply_review_change(session: Session, *, added: ReviewRow | None, removed: R
     """Add ``added`` (live) and retire ``removed`` (now superseded) in the subject's aggregate, in the caller's
     transaction. Both must be about the same subject."""
     subject = (added or removed).subject_normalized  # type: ignore[union-attr]
-    # Every writer locks the global row before its subject row: one lock order, so writers cannot deadlock on the
-    # pair. Rows are created race-free first (INSERT … ON CONFLICT DO NOTHING) so FOR UPDATE always finds them.
-    ensure_aggregate_row(session, key=GLOBAL_KEY, now=now)
-    global_row = load_for_update(session, subject_normalized=GLOBAL_KEY)
+    global_agg = load_global_for_update(session, now=now)
     ensure_aggregate_row(session, key=subject, now=now)
     row = load_for_update(session, subject_normalized=subject)
-    for key, state in ((subject, row.state if row else {}), (GLOBAL_KEY, global_row.state if global_row else {})):
-        agg = _changed(aggregate_from_state(state), added=added, removed=removed)
-        save(session, subject_normalized=key, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+    agg = _changed(aggregate_from_state(row.state if row else {}), added=added, removed=removed)
+    save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+    save_global(session, agg=_changed(global_agg, added=added, removed=removed), now=now)
+
+
+def load_global_for_update(session: Session, *, now: int) -> SubjectAggregate:
+    """Lock the global row for the rest of the transaction and return its aggregate.
+
+    Every writer takes this lock BEFORE any subject row's: one lock order, so writers cannot deadlock on the pair.
+    The row is created race-free first (INSERT … ON CONFLICT DO NOTHING) so FOR UPDATE always finds it. Whoever
+    changes a subject aggregate must apply the same change here and :func:`save_global` it.
+
+    Raises:
+        ValueError: the stored global aggregate is in other scoring units (``omatrust score --recompute``).
+    """
+    ensure_aggregate_row(session, key=GLOBAL_KEY, now=now)
+    row = load_for_update(session, subject_normalized=GLOBAL_KEY)
+    return aggregate_from_state(row.state if row else {})
+
+
+def save_global(session: Session, *, agg: SubjectAggregate, now: int) -> None:
+    save(session, subject_normalized=GLOBAL_KEY, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
 
 
 def _changed(agg: SubjectAggregate, *, added: ReviewRow | None, removed: ReviewRow | None) -> SubjectAggregate:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.domain import ArtifactKind, ProofOutcome, ProofStatus, Reason, Review, SignedArtifact
+from service.domain import ArtifactKind, OfferPayload, ProofOutcome, ProofStatus, Reason, Review, SignedArtifact
 from service.errors import BindingFailed, CheckFailed, CouldNotCheck
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
@@ -145,17 +145,17 @@ def evaluate_review(
         )
 
     proofs = tuple(evaluations[i] for i in sorted(evaluations))
-    return ReviewVerdict(proofs=proofs, verified_purchase=_is_verified_purchase(proofs), evidence=_evidence(proofs))
+    return ReviewVerdict(proofs=proofs, verified_purchase=is_verified_purchase(proofs), evidence=evidence_class(proofs))
 
 
-def _is_verified_purchase(proofs: Sequence[ProofEvaluation]) -> bool:
+def is_verified_purchase(proofs: Sequence[ProofEvaluation]) -> bool:
     return any(
         p.outcome.kind is ArtifactKind.RECEIPT and p.outcome.status is ProofStatus.VERIFIED and p.bound for p in proofs
     )
 
 
-def _evidence(proofs: Sequence[ProofEvaluation]) -> str:
-    if _is_verified_purchase(proofs):
+def evidence_class(proofs: Sequence[ProofEvaluation]) -> str:
+    if is_verified_purchase(proofs):
         return "verified"
     if any(p.outcome.kind is ArtifactKind.RECEIPT and p.outcome.signature_valid and p.bound for p in proofs):
         return "unauthorized"
@@ -184,3 +184,17 @@ def raise_for_problem(verdict: ReviewVerdict) -> None:
     if problem.outcome.status is ProofStatus.INDETERMINATE:
         raise CouldNotCheck(reason, detail)
     raise CheckFailed(reason, detail)
+
+
+def is_self_review(*, attester: str, verdict: ReviewVerdict) -> bool:
+    """True when ``attester`` signed one of the review's proofs (valid signature) or is the ``payTo`` of its offer:
+    a service reviewing itself. ``submit`` refuses such reviews; sync and reverify unbind their receipts."""
+    attester = attester.lower()
+    for p in verdict.proofs:
+        if p.outcome.signature_valid and (p.outcome.signer or "").lower() == attester:
+            return True
+        if p.artifact is not None and p.artifact.kind is ArtifactKind.OFFER:
+            offer = p.artifact.payload
+            if isinstance(offer, OfferPayload) and offer.pay_to.lower() == attester:
+                return True
+    return False

@@ -42,9 +42,9 @@ from service.store.engine import session_scope
 from service.store.scoring_queries import (
     ReviewFacts,
     aggregate_states,
+    begin_snapshot,
     bucket_candidates,
-    delete_aggregate,
-    delete_aggregates_except,
+    delete_aggregates,
     ensure_aggregate_row,
     iter_aggregate_states,
     iter_reviews_by_subject,
@@ -108,13 +108,22 @@ def _scored(f: ReviewFacts) -> ScoredReview:
 
 
 def _wanted(agg: SubjectAggregate, params: ScoringParams) -> list[tuple[str, int, int]]:
-    """(evidence, rating, how many candidates) for every non-empty bucket."""
+    """(evidence, rating, how many candidates it must yield) for every non-empty bucket."""
     return [
         (e.value, r, min(agg.count(e, r), params.candidates_per_bucket))
         for e in Evidence
         for r in RATINGS
         if agg.count(e, r) > 0
     ]
+
+
+def _candidates(
+    session: Session, *, subject: str, wanted: Sequence[tuple[str, int, int]], params: ScoringParams
+) -> list[ReviewFacts]:
+    buckets = [(e, r) for e, r, _ in wanted]
+    return bucket_candidates(
+        session, subject_normalized=subject, buckets=buckets, per_bucket=params.candidates_per_bucket
+    )
 
 
 def _candidates_match(facts: Sequence[ReviewFacts], wanted: Sequence[tuple[str, int, int]]) -> bool:
@@ -146,16 +155,17 @@ def reputation(
     prior = params.prior_mean_fallback
     for _ in range(_READ_ATTEMPTS):
         with session_scope(rt.engine) as session:
+            begin_snapshot(session)
             states = aggregate_states(session, keys=[subject, GLOBAL_KEY])
             agg = aggregate_from_state(states[subject].state if subject in states else {}, params=params)
             prior = _global_prior(states[GLOBAL_KEY].state if GLOBAL_KEY in states else None, params)
             wanted = _wanted(agg, params)
-            facts = bucket_candidates(session, subject_normalized=subject, buckets=wanted)
+            facts = _candidates(session, subject=subject, wanted=wanted, params=params)
         if _candidates_match(facts, wanted):
             candidates = [_scored(f) for f in facts]
             score = score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior, candidates=candidates)
             return Reputation(did=subject, score=score)
-    # The subject kept changing under us: the aggregate alone is still exact; only movers are left out.
+    # Not reached with a snapshot read; kept for databases without one. The aggregate alone is still exact.
     return Reputation(did=subject, score=score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior))
 
 
@@ -432,7 +442,7 @@ def _check_subject(
     stored: TrustScore | None = None
     if stored_agg is not None:
         wanted = _wanted(stored_agg, params)
-        facts = bucket_candidates(session, subject_normalized=subject, buckets=wanted)
+        facts = _candidates(session, subject=subject, wanted=wanted, params=params)
         if _candidates_match(facts, wanted):
             cands = [_scored(f) for f in facts]
             stored = score_from_aggregate(agg=stored_agg, params=params, now=now, prior_mean=prior, candidates=cands)
@@ -473,13 +483,14 @@ def recompute(*, rt: ScoreContext, did: str | None, params: ScoringParams = DEFA
             if reviews:
                 _write(session, key=subject, agg=rebuilt, now=now)
             else:
-                delete_aggregate(session, key=subject)
+                delete_aggregates(session, keys=[subject])
             session.flush()
             new_global = _merge_all(session, params=params)
             subjects = 1
         else:
             new_global = empty_aggregate(params=params)
-            seen: list[str] = [GLOBAL_KEY]
+            stale = {s.key for s in iter_aggregate_states(session, exclude=(GLOBAL_KEY,))}
+            subjects = 0
             for group in iter_reviews_by_subject(session):
                 subject = group[0].subject_normalized
                 check, rebuilt = _check_subject(session, subject=subject, reviews=[_scored(f) for f in group],
@@ -488,10 +499,10 @@ def recompute(*, rt: ScoreContext, did: str | None, params: ScoringParams = DEFA
                     checks.append(check)
                 _write(session, key=subject, agg=rebuilt, now=now)
                 new_global = aggregate_merge(aggregates=[new_global, rebuilt], params=params)
-                seen.append(subject)
+                stale.discard(subject)
+                subjects += 1
             session.flush()
-            delete_aggregates_except(session, keep=seen)
-            subjects = len(seen) - 1
+            delete_aggregates(session, keys=sorted(stale))  # subjects without reviews (none, unless data was lost)
         global_diffs = tuple(_aggregate_differences(stored_global, new_global))
         _write(session, key=GLOBAL_KEY, agg=new_global, now=now)
     disagreements = sum(1 for c in checks if not c.agrees)

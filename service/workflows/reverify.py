@@ -82,6 +82,7 @@ from service.workflows.reverify_judge import (
 )
 
 LATEST = "latest"  # ``ReverifyOptions.resume``: the latest unfinished run with the same selection
+IF_ANY = "if-any"  # ... or, when there is none, a new run (what a retried batch job wants)
 SUBJECTS_PER_QUERY = 500  # partitioned runs: subjects per IN (...) list
 MAX_NEED_ROUNDS = 3
 
@@ -97,7 +98,7 @@ class ReverifyOptions:
     status: str | None = None  # only reviews with a proof whose stored status is this
     partition: Partition | None = None
     dry_run: bool = False
-    resume: str | None = None  # a run id, or LATEST
+    resume: str | None = None  # a run id, LATEST or IF_ANY
     chunk_size: int = 2000
     task_size: int = 250
     workers: int | None = None  # verification processes; None = one per core; 0 = in this process
@@ -311,9 +312,9 @@ class _Run:
         selection_key = options.selection_key()
         with Session(self.engine) as session:
             run = None
-            if options.resume == LATEST:
+            if options.resume in (LATEST, IF_ANY):
                 run = latest_unfinished_run(session, selection=selection_key)
-                if run is None:
+                if run is None and options.resume == LATEST:
                     raise ResumeError(f"no unfinished run with selection {selection_key}")
             elif options.resume:
                 run = get_run(session, run_id=options.resume)

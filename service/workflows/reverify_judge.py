@@ -71,6 +71,7 @@ _JWS_KEY_GONE = frozenset(
 )
 _SNAPSHOT_TIERS = frozenset({AuthTier.DID_DOCUMENT.value, AuthTier.DNS_TXT.value})
 INDETERMINATE = ProofStatus.INDETERMINATE.value
+_REPLAYED = Reason.RECEIPT_REPLAYED.value
 
 
 class Failure(NamedTuple):
@@ -320,8 +321,11 @@ def _judge_review(
     finals: dict[int, ProofEvaluation] = {}
     kept: set[int] = set()
     trusted_offers: list[tuple[SignedArtifact, str]] = []
+    replaced = False
     # Offers first: an offer authorized only as of its time may still vouch for a receipt signer (offer-payto).
-    for p in sorted(verdict.proofs, key=lambda e: 0 if e.outcome.kind is ArtifactKind.OFFER else 1):
+    ordered = verdict.proofs if len(verdict.proofs) < 2 else sorted(verdict.proofs, key=_offers_first)
+    for original in ordered:
+        p = original
         sp = stored_at.get(p.position)
         if sp is not None and p.artifact is not None and p.outcome.status not in (
             ProofStatus.VERIFIED,
@@ -339,11 +343,12 @@ def _judge_review(
         if p.outcome.status is ProofStatus.INDETERMINATE and sp is not None:
             kept.add(p.position)
             p = _stored_evaluation(sp, p)
+        replaced = replaced or p is not original
         finals[p.position] = p
 
-    replayed = {sp.position for sp in stored if sp.reason == Reason.RECEIPT_REPLAYED.value}
+    replayed = {sp.position for sp in stored if sp.reason == _REPLAYED}
     final = with_store_facts(
-        verdict=summarize(proofs=tuple(finals[i] for i in sorted(finals))),
+        verdict=summarize(proofs=tuple(finals[i] for i in sorted(finals))) if replaced else verdict,
         attester=review.attester,
         replayed_positions=replayed - kept,
         problem=review.problem,
@@ -360,8 +365,8 @@ def _judge_review(
             out.attempts.append(Attempt(sp.id, review.id, sp.status, reason, judged.detail[:500]))
             continue
         out.transitions[(sp.status, p.outcome.status.value)] += 1
-        values = _columns(p)
-        if _differs(values, sp):
+        if _differs(p, sp):
+            values = _columns(p)
             out.proof_changes.append(
                 ProofChange(sp.id, review.id, p.position, sp.status, sp.reason, values, p.outcome.detail[:500])
             )
@@ -554,9 +559,24 @@ def _columns(p: ProofEvaluation) -> dict[str, object]:
     }
 
 
-_COMPARED = ("status", "reason", "kind", "format", "signature_valid", "signer", "tier", "replay_key", "bound",
-             "issued_at", "evidence_hash")  # fmt: skip
+def _differs(p: ProofEvaluation, sp: BatchProof) -> bool:
+    """Whether the judged outcome differs from the stored row in anything but the time and detail text."""
+    o = p.outcome
+    reason = p.binding_reason or o.reason
+    return (
+        o.status != sp.status
+        or (reason.value if reason else None) != sp.reason
+        or o.signature_valid != sp.signature_valid
+        or o.signer != sp.signer
+        or (o.tier.value if o.tier else None) != sp.tier
+        or p.bound != sp.bound
+        or o.evidence_hash != sp.evidence_hash
+        or o.replay_key != sp.replay_key
+        or p.issued_at != sp.issued_at
+        or (o.kind.value if o.kind else None) != sp.kind
+        or (o.format.value if o.format else None) != sp.format
+    )
 
 
-def _differs(values: dict[str, object], sp: BatchProof) -> bool:
-    return any(values[name] != getattr(sp, name) for name in _COMPARED)
+def _offers_first(p: ProofEvaluation) -> int:
+    return 0 if p.outcome.kind is ArtifactKind.OFFER else 1

@@ -15,28 +15,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from service.domain import ArtifactKind, OfferPayload, Reason
+from service.domain import ArtifactKind, Reason
 from service.workflows.evaluate import (
     ProofEvaluation,
     ReviewVerdict,
-    _evidence,
-    _is_verified_purchase,
+    evidence_class,
+    is_self_review,
+    is_verified_purchase,
 )
-
-
-def is_self_review(*, attester: str, verdict: ReviewVerdict) -> bool:
-    """True when ``attester`` signed a proof of the review (valid signature) or is the payTo of its offer — the
-    rule ``submit`` refuses a review for (kept here without importing ``submit``, which pulls in the chain stack,
-    so that re-verification worker processes stay light)."""
-    attester = attester.lower()
-    for p in verdict.proofs:
-        if p.outcome.signature_valid and (p.outcome.signer or "").lower() == attester:
-            return True
-        if p.artifact is not None and p.artifact.kind is ArtifactKind.OFFER:
-            offer = p.artifact.payload
-            if isinstance(offer, OfferPayload) and offer.pay_to.lower() == attester:
-                return True
-    return False
 
 
 def _unbind(p: ProofEvaluation, reason: Reason) -> ProofEvaluation:
@@ -53,6 +39,8 @@ def with_store_facts(
     problem: str | None = None,
 ) -> ReviewVerdict:
     """The verdict with replayed receipts and self-reviews unbound and the review-level fields recomputed."""
+    if not replayed_positions and problem is None and not is_self_review(attester=attester, verdict=verdict):
+        return verdict  # nothing the store knows changes it (the common case)
     proofs = tuple(
         _unbind(p, Reason.RECEIPT_REPLAYED) if p.position in replayed_positions else p for p in verdict.proofs
     )
@@ -66,4 +54,4 @@ def summarize(*, proofs: tuple[ProofEvaluation, ...], problem: str | None = None
     them, except that a review with a ``problem`` counts as ``none``."""
     if problem is not None:
         return ReviewVerdict(proofs=proofs, verified_purchase=False, evidence="none")
-    return ReviewVerdict(proofs=proofs, verified_purchase=_is_verified_purchase(proofs), evidence=_evidence(proofs))
+    return ReviewVerdict(proofs=proofs, verified_purchase=is_verified_purchase(proofs), evidence=evidence_class(proofs))

@@ -14,14 +14,14 @@ from eth_utils.address import to_checksum_address
 from service.chain.codec import decode_review, encode_review
 from service.chain.publisher import DelegatedRequest
 from service.dids import did_address, normalize_did
-from service.domain import ArtifactKind, OfferPayload, Reason, Review
+from service.domain import Reason, Review
 from service.errors import BindingFailed, MalformedInput
 from service.store.engine import session_scope
 from service.store.outbox import find_by_content_key, next_inflight_nonce
 from service.store.reviews import ReceiptAlreadyClaimed, claim_receipts, live_review_for
 from service.store.tables import OutboxRow, ProofRow, ReviewRow
 from service.workflows.aggregates import apply_review_change
-from service.workflows.evaluate import ReviewVerdict, evaluate_review, raise_for_problem
+from service.workflows.evaluate import ReviewVerdict, evaluate_review, is_self_review, raise_for_problem
 from service.workflows.evidence import keep_evidence
 from service.workflows.runtime import Runtime
 from service.workflows.validation import validate_review
@@ -80,19 +80,6 @@ def expected_nonce(*, rt: Runtime, attester: str) -> int:
     return max(chain_nonce, inflight or 0)
 
 
-def _check_not_self_review(*, attester: str, verdict: ReviewVerdict) -> None:
-    for p in verdict.proofs:
-        signer = (p.outcome.signer or "").lower()
-        if signer == attester and p.outcome.signature_valid:
-            raise BindingFailed(
-                Reason.SELF_REVIEW, "the reviewer signed one of the proofs: a service cannot review itself"
-            )
-        if p.artifact is not None and p.artifact.kind is ArtifactKind.OFFER:
-            offer = p.artifact.payload
-            if isinstance(offer, OfferPayload) and offer.pay_to.lower() == attester:
-                raise BindingFailed(Reason.SELF_REVIEW, "the reviewer is the payTo of the offer")
-
-
 def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, nonce: int, signature: str) -> str:
     """Accept a signed review and enqueue it for publishing. Returns the review id (existing id when the same
     signed request was already accepted).
@@ -136,7 +123,8 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         policy=rt.policy,
     )
     raise_for_problem(verdict)
-    _check_not_self_review(attester=attester, verdict=verdict)
+    if is_self_review(attester=attester, verdict=verdict):
+        raise BindingFailed(Reason.SELF_REVIEW, "the reviewer signed a proof of this review or is its payTo")
 
     subject_normalized = normalize_did(review.subject)
     review_id = uuid.uuid4().hex

@@ -113,8 +113,9 @@ def test_reputation_of_reviews_submitted_through_the_api(
     # Contributions add up to the distance from the prior (docs/scoring.md, "Contributions").
     assert math.isclose(sum(c["contribution"] for c in parts), explained["score"] - 100 * explained["priorMean"],
                         abs_tol=1e-9)  # fmt: skip
+    # Two requests a moment apart: decay moves values by ~1e-7 per second.
     for key in ("score", "lower90", "confidence", "effectiveEvidence", "verifiedShare", "topReviewerShare"):
-        assert close(explained[key], body[key]), key
+        assert close(explained[key], body[key], 1e-6), key
     assert explained["counts"] == body["counts"]
     assert [m["reviewId"] for m in explained["topMovers"]] == [m["reviewId"] for m in movers]
 

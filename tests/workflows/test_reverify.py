@@ -24,7 +24,7 @@ from service.scoring import DEFAULT_PARAMS, aggregate_reviews
 from service.store.tables import ReviewRow
 from service.workflows.aggregates import scored
 from service.workflows.partition import Partition
-from service.workflows.reverify import LATEST, ResumeError, ReverifyOptions, reverify
+from service.workflows.reverify import IF_ANY, LATEST, ResumeError, ReverifyOptions, reverify
 from tests.workflows.conftest import BatchEnv, Clock, forge, forge_eip712, forge_jws
 
 LATER = 3600  # seconds the re-verification runs after the reviews were submitted
@@ -123,6 +123,7 @@ def test_document_gone_is_indeterminate_and_keeps_stored_verdicts(
     assert report["changes"] == []
     assert {(t["before"], t["after"], t["proofs"]) for t in report["transitions"]} == {("verified", "indeterminate", 2)}
     assert "could not check" in out.out
+    assert "reverify: 2/2 reviews (100.0%)" in out.err  # not a terminal: plain progress lines
     (run,) = env.runs()
     assert run.state == "done"
     assert run.reviews_checked == 2
@@ -281,6 +282,9 @@ def test_resume_after_a_crash_checks_every_review_exactly_once(batch_env: BatchE
     assert report.to_json()["changes"][0]["reviewId"] == forged
     with pytest.raises(ResumeError):
         env.reverify(resume=LATEST, chunk_size=5)
+    fresh = env.reverify(resume=IF_ANY, chunk_size=5)  # nothing to resume: a new run over everything
+    assert not fresh.resumed
+    assert fresh.reviews == 23
 
 
 def test_partitions_cover_every_review_exactly_once(batch_env: BatchEnv) -> None:
