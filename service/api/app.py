@@ -14,7 +14,10 @@ from service.api import openapi, problems, routes_ops, routes_pages, routes_repu
 from service.api.limits import BodySizeLimit, RateLimiter
 from service.api.metrics import Metrics
 from service.config import Settings
+from service.identity.cache import TtlCache
 from service.wiring import Wired, wire
+
+REPUTATION_CACHE_SECONDS = 2.0
 
 
 def create_app(settings: Settings | None = None, *, wired: Wired | None = None) -> FastAPI:
@@ -44,6 +47,10 @@ def create_app(settings: Settings | None = None, *, wired: Wired | None = None) 
     )
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
     app.state.metrics = Metrics()
+    # Reputation responses per subject, for a short time: a score moves by ~3e-6 a minute through decay alone, and
+    # this process drops a subject's entry when it accepts a review for it. Other processes' writes (API replicas,
+    # sync, reverify) show after at most the TTL.
+    app.state.reputation_cache = TtlCache[str, bytes](ttl=REPUTATION_CACHE_SECONDS, clock=time.monotonic)
     problems.install(app)
     openapi.install(app)
     app.include_router(routes_reviews.router)
@@ -64,4 +71,3 @@ def create_app(settings: Settings | None = None, *, wired: Wired | None = None) 
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
-

@@ -10,10 +10,13 @@ from pydantic import Field
 from service.api.deps import RuntimeDep
 from service.api.did_path import did_from_path
 from service.api.schemas import CamelModel
+from service.dids import normalize_did
 from service.domain import Reason
 from service.errors import MalformedInput
+from service.identity.cache import TtlCache
 from service.scoring import Contribution, TrustScore
 from service.workflows.reputation import BadCursor, RankingCache, RankSort, ranking, reputation
+from service.workflows.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["reputation"])
 PROBLEM_422: dict[int | str, dict[str, Any]] = {422: {"description": "not a DID, or a bad query parameter/cursor"}}
@@ -142,7 +145,16 @@ def get_reputation(
 ) -> Response:
     """Trust score of a service DID. Reads O(1) rows whatever the number of reviews (explain=true: O(n)). A DID
     without reviews gets the prior-only score with zero counts."""
-    rep = reputation(rt=rt, did=did_from_path(request), explain=explain)
+    did = did_from_path(request)
+    if explain:
+        return Response(_reputation_json(rt, did, explain=True), media_type="application/json")
+    cache: TtlCache[str, bytes] = request.app.state.reputation_cache
+    body = cache.get_or_load(normalize_did(did), lambda: _reputation_json(rt, did, explain=False))
+    return Response(body, media_type="application/json")
+
+
+def _reputation_json(rt: Runtime, did: str, *, explain: bool) -> bytes:
+    rep = reputation(rt=rt, did=did, explain=explain)
     parts = rep.contributions
     listed = None if parts is None else [contribution_out(c) for c in parts[:EXPLAIN_MAX_CONTRIBUTIONS]]
     out = ReputationOut.model_validate(
@@ -155,7 +167,7 @@ def get_reputation(
         }
     )
     # Validated once above; returning bytes skips FastAPI's second validation + serialization of the same model.
-    return Response(out.model_dump_json(by_alias=True), media_type="application/json")
+    return out.model_dump_json(by_alias=True).encode()
 
 
 @router.get("/services", response_model=RankingOut, responses=PROBLEM_422)

@@ -40,7 +40,9 @@ def prepare(body: PrepareIn, rt: RuntimeDep, limiter: LimiterDep) -> PrepareOut:
 
 
 @router.post("/reviews", response_model=ReviewOut, status_code=201, responses=PROBLEMS)
-def submit(body: SubmitIn, rt: RuntimeDep, limiter: LimiterDep, metrics: MetricsDep, response: Response) -> ReviewOut:
+def submit(
+    body: SubmitIn, request: Request, rt: RuntimeDep, limiter: LimiterDep, metrics: MetricsDep, response: Response
+) -> ReviewOut:
     """Submit a signed review: verified, stored and published on chain with the reviewer as attester."""
     _limit(limiter, body.attester)
     try:
@@ -58,6 +60,7 @@ def submit(body: SubmitIn, rt: RuntimeDep, limiter: LimiterDep, metrics: Metrics
     metrics.submissions.labels(result="accepted").inc()
     view = review_view(rt=rt, review_id=review_id)
     assert view is not None  # written in the same request
+    request.app.state.reputation_cache.discard(view.review.subject_normalized)
     response.headers["Location"] = f"/v1/reviews/{review_id}"
     return review_out(view.review, view.proofs, view.outbox)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -16,6 +16,12 @@ class ReviewRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reviews_subject_time", "subject_normalized", "review_time", "id"),
         Index("ix_reviews_attester_subject", "attester", "subject_normalized"),
+        # The reputation read takes the few newest live reviews of each (evidence, rating) bucket: without this
+        # partial index that walks the subject's reviews when a bucket holds only old ones (O(n)).
+        Index(
+            "ix_reviews_bucket", "subject_normalized", "evidence", "rating_value", "review_time", "id",
+            sqlite_where=text("superseded_by IS NULL"), postgresql_where=text("superseded_by IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)

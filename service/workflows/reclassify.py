@@ -16,7 +16,13 @@ from sqlmodel import Session
 from service.scoring import Evidence, aggregate_add, aggregate_remove
 from service.store.aggregates import load_for_update, save
 from service.store.tables import ReviewRow
-from service.workflows.aggregates import aggregate_from_state, aggregate_to_state, scored
+from service.workflows.aggregates import (
+    aggregate_from_state,
+    aggregate_to_state,
+    load_global_for_update,
+    save_global,
+    scored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +36,25 @@ def reclassify(session: Session, *, changes: Sequence[tuple[ReviewRow, str]], no
         if row.superseded_by is None and row.evidence != evidence:
             by_subject[row.subject_normalized].append((row, evidence))
     inconsistent: list[str] = []
+    if not by_subject:
+        return inconsistent
+    # The global row is locked first, as apply_review_change does: one lock order for every writer.
+    glob = load_global_for_update(session, now=now)
     for subject, items in sorted(by_subject.items()):
         stored = load_for_update(session, subject_normalized=subject)
         try:
             agg = aggregate_from_state(stored.state if stored else {})
+            moved = glob
             for row, evidence in items:
                 before = scored(row)
-                agg = aggregate_remove(agg=agg, review=before)
-                agg = aggregate_add(agg=agg, review=dataclasses.replace(before, evidence=Evidence(evidence)))
+                after = dataclasses.replace(before, evidence=Evidence(evidence))
+                agg = aggregate_add(agg=aggregate_remove(agg=agg, review=before), review=after)
+                moved = aggregate_add(agg=aggregate_remove(agg=moved, review=before), review=after)
         except ValueError as exc:
             log.warning("aggregate of %s not updated: %s", subject, exc)
             inconsistent.append(subject)
             continue
+        glob = moved
         save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+    save_global(session, agg=glob, now=now)
     return inconsistent

@@ -47,6 +47,8 @@ def test_unknown_service_gets_the_prior_only_score(client: TestClient) -> None:
     assert round(body["score"], 2) == 70.00
     assert round(body["lower90"], 2) == 40.05
     assert body["paramsVersion"] == "v1"
+    ranking = client.get("/v1/services").json()
+    assert (ranking["total"], ranking["items"], ranking["nextCursor"], ranking["sort"]) == (0, [], None, "lower90")
 
 
 def test_reputation_of_reviews_submitted_through_the_api(
@@ -205,3 +207,27 @@ def test_openapi_documents_the_reputation_shapes(client: TestClient) -> None:
     assert set(props) == SCORE_FIELDS
     assert "/v1/services" in spec["paths"]
     assert "/services/{did}" not in spec["paths"]  # the HTML page is not part of the API
+
+
+def test_explain_lists_at_most_1000_contributions_largest_first(client: TestClient, wired: Wired) -> None:
+    from service.store.tables import ReviewRow
+    from service.workflows.reputation import DbContext, recompute
+
+    subject, now = "did:web:many.example", int(time.time())
+    rows = [
+        {"id": f"m{i:05d}", "subject": subject, "subject_normalized": subject, "did_address": "0x" + "00" * 20,
+         "attester": f"0x{i:040x}", "version": "", "rating_value": 1 + i % 5, "review_body": "", "screenshot_urls": [],
+         "proofs_json": [], "data_hex": "0x", "review_time": now - 3600 * i, "source": "chain",
+         "verified_purchase": i % 3 == 0, "evidence": "verified" if i % 3 == 0 else "none", "superseded_by": None,
+         "attestation_uid": None, "created_at": now}
+        for i in range(1003)
+    ]  # fmt: skip
+    with wired.runtime.engine.begin() as conn:
+        conn.execute(ReviewRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+    recompute(rt=DbContext(engine=wired.runtime.engine), did=subject)
+    body = client.get(path(subject), params={"explain": "true"}).json()
+    assert body["counts"]["live"] == 1003
+    assert (len(body["contributions"]), body["contributionsOmitted"]) == (1000, 3)
+    sizes = [abs(c["contribution"]) for c in body["contributions"]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert [m["reviewId"] for m in body["topMovers"]] == [c["reviewId"] for c in body["contributions"][:5]]

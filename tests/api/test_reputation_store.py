@@ -330,3 +330,22 @@ def test_concurrent_writers_keep_subject_and_global_rows_exact(engine: Engine) -
     report = recompute(rt=ctx(engine), did=None)
     assert (report.subjects, report.disagreements, report.global_differences) == (3, 0, ())
     assert sum(reputation(rt=ctx(engine), did=s).score.counts.total for s in subjects) == 80
+
+
+def test_reads_after_begin_snapshot_see_one_snapshot(engine: Engine) -> None:
+    """The aggregate row and the candidate reviews are read by two statements; a write committed between them must
+    not be visible to the second (on SQLite and PostgreSQL)."""
+    from service.store.scoring_queries import aggregate_states, begin_snapshot, bucket_candidates
+
+    subject = "did:web:snap.example"
+    insert_review(engine, rid="s1", subject=subject, attester="0x" + "1" * 40, rating=5, time=NOW, evidence="verified")
+    with session_scope(engine) as session:
+        begin_snapshot(session)
+        before = aggregate_states(session, keys=[subject])[subject].review_count
+        insert_review(engine, rid="s2", subject=subject, attester="0x" + "2" * 40, rating=5, time=NOW,
+                      evidence="verified")  # fmt: skip
+        facts = bucket_candidates(session, subject_normalized=subject, buckets=[("verified", 5)], per_bucket=5)
+        again = aggregate_states(session, keys=[subject])[subject].review_count
+    assert (before, again, [f.id for f in facts]) == (1, 1, ["s1"])
+    with session_scope(engine) as session:
+        assert aggregate_states(session, keys=[subject])[subject].review_count == 2

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 06:12:43.633820
+Create Date: 2026-11-21 06:45:32.916050
 """
 
 from __future__ import annotations
@@ -93,6 +93,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.create_index("ix_reviews_attester_subject", ["attester", "subject_normalized"], unique=False)
+        batch_op.create_index(
+            "ix_reviews_bucket",
+            ["subject_normalized", "evidence", "rating_value", "review_time", "id"],
+            unique=False,
+            sqlite_where=sa.text("superseded_by IS NULL"),
+            postgresql_where=sa.text("superseded_by IS NULL"),
+        )
         batch_op.create_index("ix_reviews_subject_time", ["subject_normalized", "review_time", "id"], unique=False)
 
     op.create_table(
@@ -249,6 +256,11 @@ def downgrade() -> None:
     op.drop_table("subject_aggregates")
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.drop_index("ix_reviews_subject_time")
+        batch_op.drop_index(
+            "ix_reviews_bucket",
+            sqlite_where=sa.text("superseded_by IS NULL"),
+            postgresql_where=sa.text("superseded_by IS NULL"),
+        )
         batch_op.drop_index("ix_reviews_attester_subject")
 
     op.drop_table("reviews")
