@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.support.fixtures import SDK_HOST_NAME
+
 HERE = Path(__file__).resolve().parent
 PEER = HERE / "peer.mjs"
 SDK = HERE / "node_modules" / "@x402" / "extensions" / "package.json"
-# The SDK fetches did:web over plain http for "localhost"; for HTTPS it needs another name. This one (RFC 6761
-# reserved) resolves only inside the peer, through its hosts map; the test host's certificate covers it.
-SDK_HOST_NAME = "didweb.test"
+# SDK_HOST_NAME (see tests/support/fixtures.py) resolves only inside the peer, through its hosts map.
 SDK_HOSTS = {SDK_HOST_NAME: "127.0.0.1"}
 
 

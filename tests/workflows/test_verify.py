@@ -6,7 +6,6 @@ Artifacts come from our issuer; the signer identities are checked against eth-ac
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,39 +35,6 @@ NOW = 1_750_000_000
 CONTROLLERS = "_controllers.localhost"
 
 
-@pytest.fixture(scope="module")
-def _host_module() -> Iterator[DidWebHost]:
-    with DidWebHost() as host:
-        yield host
-
-
-@pytest.fixture
-def host(_host_module: DidWebHost) -> DidWebHost:
-    _host_module.clear()
-    return _host_module
-
-
-@pytest.fixture(scope="module")
-def _dns_module() -> Iterator[LoopbackDns]:
-    with LoopbackDns() as server:
-        yield server
-
-
-@pytest.fixture
-def dns(_dns_module: LoopbackDns) -> LoopbackDns:
-    _dns_module.clear()
-    return _dns_module
-
-
-@pytest.fixture
-def resolver(host: DidWebHost) -> DidResolver:
-    fetcher = SafeFetcher(timeout=3.0, ca_file=host.ca_pem_path, insecure_hosts=frozenset({host.host}))
-    return DidResolver(fetcher=fetcher)
-
-
-@pytest.fixture
-def controllers(dns: LoopbackDns) -> ControllerResolver:
-    return ControllerResolver(nameservers=[dns.nameserver], timeout=1.0)
 
 
 class Service:
