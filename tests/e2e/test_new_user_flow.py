@@ -24,6 +24,7 @@ from service.chain.eas import EasClient
 from service.chain.rpc import connect
 from service.dids import did_address
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, free_port
+from tests.support.db import fresh_database_url
 
 OMATRUST = [sys.executable, "-m", "service.cli.main"]
 
@@ -61,10 +62,17 @@ def run_demo(base: str, merchant_port: int, env: dict[str, str], cwd: Path) -> s
     return out.stdout
 
 
-def env_for(tmp_path: Path, merchant_port: int, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite by default; a fresh PostgreSQL database when OMATRUST_TEST_DB=postgres."""
+    with fresh_database_url(tmp_path) as url:
+        yield url
+
+
+def env_for(database_url: str, merchant_port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMATRUST_")}
     env.update(
-        OMATRUST_DATABASE_URL=f"sqlite:///{tmp_path / 'omatrust.db'}",
+        OMATRUST_DATABASE_URL=database_url,
         OMATRUST_DID_WEB_INSECURE_HOSTS=f"localhost:{merchant_port}",
         **extra,
     )
@@ -88,9 +96,9 @@ def check_demo_reviews(base: str, merchant_port: int, eas: EasClient | None) -> 
 
 
 @pytest.mark.slow
-def test_embedded_defaults_serve_then_demo(tmp_path: Path) -> None:
+def test_embedded_defaults_serve_then_demo(tmp_path: Path, database_url: str) -> None:
     merchant_port = free_port()
-    env = env_for(tmp_path, merchant_port)
+    env = env_for(database_url, merchant_port)
     with serving(env, tmp_path) as base:
         out = run_demo(base, merchant_port, env, tmp_path)
         assert "refused: HTTP 422 payer-mismatch" in out
@@ -100,10 +108,10 @@ def test_embedded_defaults_serve_then_demo(tmp_path: Path) -> None:
 
 @pytest.mark.anvil
 @pytest.mark.slow
-def test_anvil_bootstrap_serve_demo(tmp_path: Path) -> None:
+def test_anvil_bootstrap_serve_demo(tmp_path: Path, database_url: str) -> None:
     merchant_port = free_port()
     with AnvilNode.start() as node:
-        env = env_for(tmp_path, merchant_port, OMATRUST_RPC_URL=node.url, OMATRUST_RELAYER_KEY=ANVIL_DEV_KEY_0)
+        env = env_for(database_url, merchant_port, OMATRUST_RPC_URL=node.url, OMATRUST_RELAYER_KEY=ANVIL_DEV_KEY_0)
         boot = subprocess.run([*OMATRUST, "chain", "bootstrap"], env=env, capture_output=True, text=True, timeout=120)
         assert boot.returncode == 0, boot.stdout + boot.stderr
         assert ANVIL_DEV_KEY_0[2:] not in boot.stdout + boot.stderr  # the relayer key is never printed
