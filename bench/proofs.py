@@ -28,13 +28,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from eth_account import Account
 
 from service.domain import ReceiptPayload, VerificationKey
-from service.proofs import parse_artifact, recover_eip712_signer, sign_receipt_eip712, sign_receipt_jws, verify_jws
+from service.proofs import (
+    generate_private_jwk,
+    parse_artifact,
+    recover_eip712_signer,
+    sign_receipt_eip712,
+    sign_receipt_jws,
+    verify_jws,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = ROOT / "tests" / "interop" / "peer.mjs"
@@ -53,24 +60,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _jwk(alg: str) -> dict[str, str]:
-    if alg == "EdDSA":
-        key = ed25519.Ed25519PrivateKey.generate()
-        raw = serialization.Encoding.Raw
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(key.public_key().public_bytes(raw, serialization.PublicFormat.Raw)),
-            "d": _b64url(key.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())),
-        }
-    crv, curve = {"ES256": ("P-256", ec.SECP256R1()), "ES256K": ("secp256k1", ec.SECP256K1())}[alg]
-    numbers = ec.generate_private_key(curve).private_numbers()
-    return {
-        "kty": "EC",
-        "crv": crv,
-        "x": _b64url(numbers.public_numbers.x.to_bytes(32, "big")),
-        "y": _b64url(numbers.public_numbers.y.to_bytes(32, "big")),
-        "d": _b64url(numbers.private_value.to_bytes(32, "big")),
-    }
+    return generate_private_jwk(crv={"ES256": "P-256", "ES256K": "secp256k1", "EdDSA": "Ed25519"}[alg])
 
 
 def _public(jwk: dict[str, str]) -> dict[str, str]:
