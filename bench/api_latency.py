@@ -45,7 +45,8 @@ from sqlalchemy import text
 from service.store.engine import make_engine
 from service.store.migrate import upgrade
 from service.store.tables import ReviewRow
-from service.workflows.reputation import DbContext, recompute
+from service.workflows.reputation import DbContext
+from service.workflows.score_audit import recompute
 
 GOAL_RATIO = 2.0
 NOW = int(time.time())

@@ -11,11 +11,26 @@ from service.domain import Reason
 from service.errors import MalformedInput
 
 _DID_RE = re.compile(r"^did:[a-z0-9]+:.+$")
+_BARE_PORT = re.compile(r"^(did:web:[^:%]+):(\d{1,5})$")
 
 
 def is_did(value: str) -> bool:
     """True when ``value`` has the ``did:<method>:<id>`` shape (schema userreview 1.3.0)."""
     return bool(_DID_RE.match(value)) and len(value) <= 256
+
+
+def parse_subject(value: str) -> str:
+    """A service DID as a person types it or a path carries it (already percent-decoded once), read the one way the
+    API and the CLI both read it: ``did:web:host:<digits>`` (a port written with a bare colon) becomes
+    ``did:web:host%3A<digits>``. Normalize the result with :func:`normalize_did` before comparing subjects.
+
+    Raises:
+        MalformedInput: INVALID_SUBJECT when ``value`` is not a ``did:<method>:<id>`` of at most 256 characters.
+    """
+    did = _BARE_PORT.sub(r"\1%3A\2", value)
+    if not did.startswith("did:") or len(did) > 256 or not is_did(did):
+        raise MalformedInput(Reason.INVALID_SUBJECT, "not a DID (did:<method>:<id>, at most 256 characters)")
+    return did
 
 
 def normalize_did(did: str, *, strip_www: bool = True) -> str:
@@ -51,13 +66,37 @@ def did_web_for_url(url: str) -> str:
     Raises:
         MalformedInput: the URL has no host.
     """
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise MalformedInput(Reason.BAD_FIELD_VALUE, f"resourceUrl has no host: {url!r}")
-    host = parts.hostname.lower().rstrip(".")
-    if parts.port is not None:
-        host = f"{host}%3A{parts.port}"
+    hostname, port = url_host_port(url)
+    host = hostname if port is None else f"{hostname}%3A{port}"
     return f"did:web:{host}"
+
+
+def url_host_port(url: str) -> tuple[str, int | None]:
+    """``https://Api.Example.com.:8443/x`` → ``("api.example.com", 8443)``; the port is None when not written.
+
+    The one place a URL's host and port are read: ``urllib`` raises a bare ``ValueError`` for a port like
+    ``%31%38`` or ``99999`` and for a broken ``[`` literal, and chain data may hold any of these.
+
+    Raises:
+        MalformedInput: BAD_FIELD_VALUE when the URL does not parse, has no host, a host with characters a DNS
+            name cannot hold, or a port that is not 1-65535 written in ASCII digits.
+    """
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        raise MalformedInput(Reason.BAD_FIELD_VALUE, "resourceUrl is not a URL") from None
+    if not hostname:
+        raise MalformedInput(Reason.BAD_FIELD_VALUE, "resourceUrl has no host")
+    hostname = hostname.lower().rstrip(".")
+    if not hostname or not all(c.isalnum() or c in "._-" for c in hostname):
+        raise MalformedInput(Reason.BAD_FIELD_VALUE, "resourceUrl host is not a DNS name")
+    port_text = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if not port_text:  # no port, or an empty one (RFC 3986 allows ``host:``)
+        return hostname, None
+    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise MalformedInput(Reason.BAD_FIELD_VALUE, "resourceUrl port is not a number from 1 to 65535")
+    return hostname, int(port_text)
 
 
 def did_web_document_url(did: str, *, scheme: str = "https") -> str:

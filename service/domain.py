@@ -35,6 +35,8 @@ class AuthTier(StrEnum):
     DNS_TXT = "dns-txt"
     OFFER_PAYTO = "offer-payto"
     KEY_BINDING = "key-binding"
+    CONTROLLER_WITNESS = "controller-witness"
+    LINKED_IDENTIFIER = "linked-identifier"  # payer ↔ attester linkage only (service.verdicts.onchain)
 
 
 class Reason(StrEnum):
@@ -80,6 +82,13 @@ class Reason(StrEnum):
     LOOKUP_SKIPPED = "lookup-skipped"  # offline mode / no resolver: a needed look-up was not made
     # -- authorization
     SIGNER_NOT_AUTHORIZED = "signer-not-authorized"
+    # -- OMATrust on-chain authorization (service.verdicts.onchain): why an attestation naming the signer did not count
+    ATTESTATION_REVOKED = "attestation-revoked"  # revoked at or before the time judged
+    ATTESTATION_NOT_EFFECTIVE = "attestation-not-effective"  # outside effectiveAt..expiresAt / observed later
+    KEY_PURPOSE_MISMATCH = "key-purpose-mismatch"  # the key binding lacks assertionMethod
+    ISSUER_NOT_APPROVED = "issuer-not-approved"  # a witness/issuer not in the trust anchors' approved issuers
+    CONTROLLER_NOT_ASSERTED = "controller-not-asserted"  # POST /v1/witness: neither DNS nor did.json names it
+    WITNESS_UNAVAILABLE = "witness-unavailable"  # POST /v1/witness: no attesting key / no witness schema anchored
     # -- binding of a receipt to a review
     SUBJECT_MISMATCH = "subject-mismatch"
     PAYER_MISMATCH = "payer-mismatch"
@@ -104,6 +113,36 @@ class Reason(StrEnum):
     SCHEMA_MISMATCH = "schema-mismatch"
     RECIPIENT_MISMATCH = "recipient-mismatch"
     TX_REVERTED = "tx-reverted"
+    # -- chain state is the truth (docs/chain.md)
+    CHAIN_MISMATCH = "chain-mismatch"  # the store refers to attestations on another chain than the configured one
+    DEADLINE_EXPIRED = "deadline-expired"  # must be published again but the delegated signature's deadline passed
+    NOT_ON_CHAIN = "not-on-chain"  # an indexed review whose attestation the configured chain does not have
+    # -- hostile input and load (docs/security.md)
+    JUDGE_FAILED = "judge-failed"  # a chain attestation raised while being judged or stored: kept as a reject
+    VALUE_NOT_STORABLE = "value-not-storable"  # NUL or another value the databases cannot hold
+    LOOKUP_SATURATED = "lookup-saturated"  # too many did:web/DNS/RPC look-ups in flight (per host or overall)
+    OVERLOADED = "overloaded"  # the verification queue is full
+    # -- payment evidence (service.verdicts.payment): the 422 codes, then the finer reasons a check records
+    PAYMENT_MISMATCH = "payment-mismatch"
+    PAYMENT_REVERTED = "payment-reverted"
+    PAYMENT_NOT_FOUND = "payment-not-found"
+    PAYMENT_PENDING = "payment-pending"  # mined with too few confirmations, or still in the mempool
+    PAYMENT_WRONG_PAYEE = "payment-wrong-payee"
+    PAYMENT_WRONG_AMOUNT = "payment-wrong-amount"
+    PAYMENT_WRONG_ASSET = "payment-wrong-asset"
+    PAYMENT_WRONG_PAYER = "payment-wrong-payer"
+    PAYMENT_NO_TRANSFER = "payment-no-transfer"
+    PAYMENT_PAYEE_NOT_AUTHORIZED = "payment-payee-not-authorized"
+    PAYMENT_NETWORK_MISMATCH = "payment-network-mismatch"  # offer and receipt name different networks
+    NETWORK_NOT_CONFIGURED = "network-not-configured"
+    # -- tx-interaction proofs
+    TX_NOT_FOUND = "tx-not-found"
+    TX_PENDING = "tx-pending"
+    TX_SENDER_MISMATCH = "tx-sender-mismatch"  # tx.from is not the attester
+    TX_TARGET_NOT_AUTHORIZED = "tx-target-not-authorized"  # tx.to is not an address of the subject
+    # -- operations (CLI / internal signals, never an HTTP answer)
+    RUN_NOT_RESUMABLE = "run-not-resumable"  # reverify --resume names no unfinished run
+    AGGREGATE_STALE = "aggregate-stale"  # a stored score aggregate is in other scoring units (params changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +263,110 @@ USER_REVIEW_SCHEMA = (
     "string subject, string version, uint256 ratingValue, string reviewBody, string[] screenshotUrls, string[] proofs"
 )
 USER_REVIEW_SCHEMA_UID = "0x7ab3911527e5e47eaab9f5a2c571060026532dde8cb4398185553053963b2a47"
+
+
+# ---- payment evidence read from a payment network (PROTOCOLS.md §6) ---------------------------------------------
+
+
+class PaymentStatus(StrEnum):
+    """What the payment network says about a receipt's ``transaction`` (service.verdicts.payment decides it)."""
+
+    SETTLED = "settled"
+    PENDING = "pending"
+    NOT_FOUND = "not-found"
+    MISMATCH = "mismatch"
+    REVERTED = "reverted"
+    INDETERMINATE = "indeterminate"  # network not configured or its RPC failed: nothing is known
+
+
+@dataclass(frozen=True, slots=True)
+class TxLog:
+    """One event log of a mined transaction. Addresses and hex are lower-case ``0x`` strings."""
+
+    address: str
+    topics: tuple[str, ...]
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxObservation:
+    """What one payment network said about one transaction, read in a single round trip.
+
+    ``mined``: a receipt exists; ``known``: the node knows the transaction at all (mined or in its mempool).
+    ``head`` is the latest block number when it was read; confirmations = head − block_number + 1.
+    """
+
+    network: str
+    transaction: str
+    head: int
+    mined: bool
+    known: bool
+    status: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    tx_from: str | None = None
+    tx_to: str | None = None
+    logs: tuple[TxLog, ...] = ()
+
+    @property
+    def confirmations(self) -> int:
+        if not self.mined or self.block_number is None:
+            return 0
+        return max(0, self.head - self.block_number + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCheck:
+    """The frozen payment verdict of one receipt proof (stored as JSON with the proof)."""
+
+    status: PaymentStatus
+    reason: Reason | None
+    network: str
+    transaction: str
+    asset: str | None = None
+    pay_to: str | None = None
+    amount: str | None = None  # atomic units, decimal string (observed when no offer fixed it)
+    payer: str | None = None
+    method: str | None = None  # eip3009 | permit2 | transfer
+    block_number: int | None = None
+    confirmations: int = 0
+    checked_at: int = 0
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase wire/storage shape."""
+        return {
+            "status": self.status.value,
+            "reason": self.reason.value if self.reason else None,
+            "network": self.network,
+            "transaction": self.transaction,
+            "asset": self.asset,
+            "payTo": self.pay_to,
+            "amount": self.amount,
+            "payer": self.payer,
+            "method": self.method,
+            "blockNumber": self.block_number,
+            "confirmations": self.confirmations,
+            "checkedAt": self.checked_at,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PaymentCheck:
+        """Inverse of ``to_json`` (unknown reason strings are dropped, never raised on: stored data is trusted)."""
+        reason = data.get("reason")
+        return cls(
+            status=PaymentStatus(data["status"]),
+            reason=Reason(str(reason)) if reason in Reason._value2member_map_ else None,
+            network=str(data.get("network", "")),
+            transaction=str(data.get("transaction", "")),
+            asset=data.get("asset"),
+            pay_to=data.get("payTo"),
+            amount=data.get("amount"),
+            payer=data.get("payer"),
+            method=data.get("method"),
+            block_number=data.get("blockNumber"),
+            confirmations=int(data.get("confirmations") or 0),
+            checked_at=int(data.get("checkedAt") or 0),
+            detail=str(data.get("detail", "")),
+        )

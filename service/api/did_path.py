@@ -8,26 +8,27 @@ path. Clients should percent-encode the DID (``encodeURIComponent``); for people
 
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote
 
 from fastapi import Request
 
+from service.dids import parse_subject
 from service.domain import Reason
 from service.errors import MalformedInput
 
-_BARE_PORT = re.compile(r"^(did:web:[^:%]+):(\d{1,5})$")
 
+def did_from_path(request: Request, *, after: str = "services", suffix: str = "") -> str:
+    """The DID in the path segment after ``after`` (``suffix``, e.g. ``.svg``, removed first).
 
-def did_from_path(request: Request, *, after: str = "services") -> str:
-    """Raises MalformedInput(INVALID_SUBJECT) when the segment is missing or not a DID."""
+    Raises:
+        MalformedInput: INVALID_SUBJECT when the segment is missing or not a DID.
+    """
     raw = request.scope.get("raw_path") or request.url.path.encode()
     segments = raw.decode("latin-1").split("?", 1)[0].split("/")
     try:
         did = unquote(segments[segments.index(after) + 1], errors="strict")
     except (ValueError, IndexError, UnicodeDecodeError) as exc:
         raise MalformedInput(Reason.INVALID_SUBJECT, "no service DID in the path") from exc
-    did = _BARE_PORT.sub(r"\1%3A\2", did)
-    if not did.startswith("did:") or len(did) > 256:
-        raise MalformedInput(Reason.INVALID_SUBJECT, "the path segment is not a DID")
-    return did
+    if suffix and did.endswith(suffix):
+        did = did[: -len(suffix)]
+    return parse_subject(did)

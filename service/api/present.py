@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.api.schemas import AttestationOut, ProofOut, ReviewOut
-from service.store.tables import OutboxRow, ProofRow, ReviewRow
+from service.api.schemas import AttestationOut, PaymentOut, ProofOut, ResponseOut, ReviewOut
+from service.store.tables import OmatrustAttestationRow, OutboxRow, ProofRow, ReviewRow
+from service.verdicts.registry import PAYMENT_BACKED
 
 
 def attestation_of(review: ReviewRow, outbox: OutboxRow | None) -> AttestationOut:
@@ -22,8 +23,19 @@ def attestation_of(review: ReviewRow, outbox: OutboxRow | None) -> AttestationOu
     )
 
 
-def review_out(review: ReviewRow, proofs: Sequence[ProofRow], outbox: OutboxRow | None) -> ReviewOut:
+def _response_out(row: OmatrustAttestationRow) -> ResponseOut:
+    body = str(row.fields.get("response_body", ""))
+    return ResponseOut(uid=row.uid, attester=row.attester, response_body=body, time=row.attestation_time)
+
+
+def review_out(
+    review: ReviewRow,
+    proofs: Sequence[ProofRow],
+    outbox: OutboxRow | None,
+    responses: Sequence[OmatrustAttestationRow] = (),
+) -> ReviewOut:
     return ReviewOut(
+        responses=[_response_out(r) for r in responses],
         id=review.id,
         subject=review.subject,
         subject_normalized=review.subject_normalized,
@@ -36,6 +48,7 @@ def review_out(review: ReviewRow, proofs: Sequence[ProofRow], outbox: OutboxRow 
         review_time=review.review_time,
         source="chain" if review.source == "chain" else "api",
         verified_purchase=review.verified_purchase,
+        payment_backed=review.evidence == PAYMENT_BACKED,
         evidence=review.evidence,
         superseded_by=review.superseded_by,
         proofs=[
@@ -54,6 +67,7 @@ def review_out(review: ReviewRow, proofs: Sequence[ProofRow], outbox: OutboxRow 
                 issued_at=p.issued_at,
                 checked_at=p.checked_at,
                 evidence_hash=p.evidence_hash,
+                payment=PaymentOut.model_validate(p.payment) if p.payment else None,
             )
             for p in proofs
         ],

@@ -9,9 +9,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import MetricsDep, RuntimeDep
-from service.api.problems import problem
+from service.api.problems import problem, public_text
 from service.api.schemas import AttestationConfigOut, Health, Readiness, VerifyOut
+from service.chain.token import find_token
 from service.domain import USER_REVIEW_SCHEMA
+from service.errors import ChainUnavailable
 from service.workflows.ops import readiness
 from service.workflows.outcome_json import outcome_to_json
 from service.workflows.verify import verify_artifact
@@ -20,8 +22,8 @@ router = APIRouter()
 
 
 @router.get("/healthz", response_model=Health, tags=["ops"])
-def healthz() -> Health:
-    """Liveness: the process answers."""
+async def healthz() -> Health:
+    """Liveness: the process answers (on the event loop: no worker thread, so busy pools cannot delay it)."""
     return Health(status="ok")
 
 
@@ -52,7 +54,21 @@ def metrics_endpoint(metrics: MetricsDep) -> Response:
 @router.get("/v1/attestation-config", response_model=AttestationConfigOut, tags=["reviews"])
 def attestation_config(rt: RuntimeDep) -> dict[str, Any]:
     """Chain, EAS address, User Review schema UID and the EIP-712 domain reviewers sign with."""
-    return {**rt.eas.attestation_config(), "schema": USER_REVIEW_SCHEMA, "ephemeral": rt.ephemeral_chain}
+    return {
+        **rt.eas.attestation_config(),
+        "schema": USER_REVIEW_SCHEMA,
+        "ephemeral": rt.ephemeral_chain,
+        "paymentToken": _payment_token(rt.eas),
+    }
+
+
+def _payment_token(eas: Any) -> dict[str, Any] | None:
+    """The test USDC when the service placed it on this chain (embedded, or a bootstrapped dev node), else null."""
+    try:
+        token = find_token(w3=eas.w3, lock=getattr(eas, "_lock", None))
+    except ChainUnavailable:
+        return None
+    return token.to_json() if token is not None else None
 
 
 @router.post("/v1/proofs/verify", response_model=VerifyOut, tags=["proofs"])
@@ -65,4 +81,6 @@ def verify_proof(
     outcome = verify_artifact(
         data=artifact, resolver=rt.resolver, controllers=rt.controllers, now=int(rt.clock()), offline=offline
     )
-    return outcome_to_json(outcome)
+    out = outcome_to_json(outcome)
+    out["detail"] = public_text(str(out.get("detail", "")))  # a verdict's words reach anonymous clients: no URLs
+    return out

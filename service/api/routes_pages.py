@@ -1,220 +1,212 @@
-"""The human-readable reputation page of a service DID: server-rendered HTML, no script, no external assets.
+"""The human pages: landing (``/``), search, services index, a service's page, a review's page.
 
-Review text is attacker-controlled: every value is HTML-escaped where it is inserted, and the page is served with a
-CSP that allows nothing but inline styles, so even a missed escape could not load or run anything.
+Server-rendered HTML (see ``pages``), no script, no external asset; every response carries a CSP that allows only
+inline styles, images from this origin or ``data:`` (badges, an inline logo) and GET forms to this origin. Page and
+badge responses carry an ETag and a short ``Cache-Control`` so a CDN can serve them.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from functools import lru_cache
-from importlib.resources import files
-from string import Template
+import re
+import time
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from service.api import pages
+from service.api.caching import cached
 from service.api.deps import RuntimeDep
 from service.api.did_path import did_from_path
-from service.api.present import attestation_of
+from service.dids import did_web_for_url, normalize_did, parse_subject
 from service.errors import MalformedInput
-from service.scoring import Contribution, TrustScore
-from service.workflows.queries import ReviewView, service_reviews
-from service.workflows.reputation import Reputation, reputation
+from service.identity.cache import TtlCache
+from service.identity.profile import ServiceProfile
+from service.scoring import TrustScore
+from service.workflows.erc8004_reputation import service_feedback
+from service.workflows.history import ScorePoint, score_history
+from service.workflows.queries import ReviewView, live_evidence_counts, review_view, service_reviews
+from service.workflows.ranking import RankingCache, ranking
+from service.workflows.reputation import reputation
+from service.workflows.runtime import Runtime
+from service.workflows.service_info import payment_transactions, service_profile
 
 router = APIRouter(include_in_schema=False)
-RECENT_REVIEWS = 20
-CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+REVIEWS_PER_PAGE = 20
+SERVICES_PER_PAGE = 20
+TOP_ON_LANDING = 5
+# Services scanned for a search (the ranking snapshot is in memory; this bounds the work of one request).
+SEARCH_SCAN = 5000
+HISTORY_SECONDS = 60.0
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Cache-Control": "no-cache",
 }
-_EVIDENCE_LABEL = {
-    "verified": "Verified purchase",
-    "unauthorized": "Unverified · receipt signer not authorized",
-    "offer-only": "Unverified · offer only, no receipt",
-    "none": "Unverified · no proof of purchase",
-}
+_EVIDENCE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+def profiles(request: Request) -> TtlCache[str, ServiceProfile]:
+    cache: TtlCache[str, ServiceProfile] = request.app.state.service_profiles
+    return cache
 
 
-@lru_cache(maxsize=1)
-def _page_template() -> Template:
-    return Template(files("service.api").joinpath("templates/reputation.html").read_text(encoding="utf-8"))
+def _ranking_cache(request: Request) -> RankingCache:
+    cache: RankingCache | None = getattr(request.app.state, "ranking_cache", None)
+    if cache is None:
+        cache = request.app.state.ranking_cache = RankingCache()
+    return cache
 
 
-def _when(ts: int | None) -> str:
-    if ts is None:
-        return "—"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _history(request: Request, rt: Runtime, subject: str, prior_mean: float) -> tuple[ScorePoint, ...]:
+    # O(reviews of the subject): computed at most once a minute per subject per process (a CDN absorbs the rest).
+    cache: TtlCache[str, tuple[ScorePoint, ...]] | None = getattr(request.app.state, "history_cache", None)
+    if cache is None:
+        cache = request.app.state.history_cache = TtlCache(ttl=HISTORY_SECONDS, clock=time.monotonic)
+    return cache.get_or_load(subject, lambda: score_history(rt=rt, did=subject, prior_mean=prior_mean))
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
+def links_for(request: Request) -> pages.Links:
+    settings = request.app.state.settings
+    return pages.Links(explorer_url=settings.explorer_url, attestation_explorer_url=settings.attestation_explorer_url)
 
 
-def _stars(rating: int) -> str:
-    return f'<span class="stars" aria-label="{rating} of 5 stars">{"★" * rating}{"☆" * (5 - rating)}</span>'
+def _html(request: Request, body: str) -> Response:
+    return cached(request, body.encode("utf-8"), media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
 
-def _badge(evidence: str) -> str:
-    kind = "verified" if evidence == "verified" else "unverified"
-    label = _EVIDENCE_LABEL.get(evidence, f"Unverified · {evidence}")
-    mark = "✓ " if kind == "verified" else ""
-    return f'<span class="badge {kind}" data-evidence="{esc(evidence)}">{mark}{esc(label)}</span>'
+def error_page(status: int, message: str) -> HTMLResponse:
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+    return HTMLResponse(pages.error_page(status=status, message=message), status_code=status, headers=headers)
 
 
-def _notices(score: TrustScore) -> str:
+def _item(rt: Runtime, view: ReviewView) -> pages.ReviewItem:
+    txs = payment_transactions(proofs=list(view.review.proofs_json or []))
+    replies = [pages.MerchantReply(body=str(r.fields.get("response_body", "")), time=r.attestation_time)
+               for r in view.responses]  # fmt: skip
+    return pages.ReviewItem(review=view.review, proofs=view.proofs, outbox=view.outbox, payment_txs=txs,
+                            replies=replies)  # fmt: skip
+
+
+def _listed(request: Request, rt: Runtime, items: list[tuple[str, TrustScore]]) -> list[pages.ListedService]:
     out = []
-    if score.counts.total == 0:
-        out.append(
-            '<div class="notice empty" id="empty-state"><b>No reviews yet — score shown is the prior.</b> '
-            f"It is the mean rating of verified purchases across all services ({100 * score.prior_mean:.1f}/100) "
-            "with no evidence of its own; confidence is 0%.</div>"
-        )
-    elif score.counts.live > 0 and score.counts.verified == 0:
-        out.append(
-            '<div class="notice warn" id="no-verified">No verified purchase backs any review of this service: '
-            "unverified reviews only move the score a little, and the score stays close to the prior.</div>"
-        )
-    if score.reviewer_dominates and score.top_reviewer_share is not None:
-        out.append(
-            '<div class="notice warn" id="dominance">One reviewer holds '
-            f"{_pct(score.top_reviewer_share)} of the evidence behind this score.</div>"
-        )
-    return "\n".join(out)
+    for did, score in items:
+        profile = service_profile(rt=rt, did=did, cache=profiles(request), fetch=False)
+        out.append(pages.ListedService(did=did, profile=profile, score=score))
+    return out
 
 
-def _histogram(score: TrustScore) -> str:
-    peak = max([*score.histogram_verified, *score.histogram_unverified, 1])
-    rows = []
-    for rating in range(5, 0, -1):
-        v, u = score.histogram_verified[rating - 1], score.histogram_unverified[rating - 1]
-        bars = "".join(
-            f'<div class="bar {cls}{" zero" if n == 0 else ""}" style="width:{100 * n / peak:.1f}%" '
-            f'title="{n} {what}"></div>'
-            for cls, n, what in (("v", v, "verified"), ("u", u, "unverified"))
-        )
-        rows.append(
-            f'<tr data-rating="{rating}"><th scope="row" class="r">{rating}★</th><td>{bars}</td>'
-            f'<td class="n"><span class="hv">{v}</span> · <span class="hu">{u}</span></td></tr>'
-        )
-    head = '<thead><tr><th class="r"></th><th></th><th class="n">verified · unverified</th></tr></thead>'
-    return head + "<tbody>" + "".join(rows) + "</tbody>"
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request, rt: RuntimeDep) -> Response:
+    """What this is, a search box, the top services by lower90."""
+    page = ranking(rt=rt, sort="lower90", limit=TOP_ON_LANDING, cache=_ranking_cache(request))
+    top = _listed(request, rt, [(i.did, i.score) for i in page.items])
+    return _html(request, pages.landing_page(top=top, total=page.total))
 
 
-def _short(address: str) -> str:
-    return address if len(address) <= 14 else f"{address[:6]}…{address[-4:]}"
+@router.get("/search")
+def search(q: Annotated[str, Query(max_length=300)] = "") -> Response:
+    """A DID or a URL goes to that service's page; anything else searches the index."""
+    text = q.strip()
+    target = "/services"
+    if text.startswith("did:"):
+        try:
+            target = pages.service_path(normalize_did(parse_subject(text)))
+        except MalformedInput:
+            target = "/services?" + _qs(text)
+    elif re.match(r"^https?://", text, flags=re.I):
+        try:
+            target = pages.service_path(did_web_for_url(text))
+        except MalformedInput:
+            target = "/services?" + _qs(text)
+    elif text:
+        target = "/services?" + _qs(text)
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-cache"})
 
 
-def _movers(movers: Sequence[Contribution]) -> str:
-    if not movers:
-        return ""
-    items = "".join(
-        f'<li><span class="delta {"up" if m.contribution >= 0 else "down"}">{m.contribution:+.1f}</span>'
-        f"{_stars(m.rating)} {_badge(m.evidence.value)}"
-        f'<span class="who mono" title="{esc(m.reviewer)}">{esc(_short(m.reviewer))}</span>'
-        f'<span class="when">{esc(_when(m.time))}</span></li>'
-        for m in movers
-    )
-    return (
-        '<section class="card" aria-label="top movers"><h2>What moved the score most</h2>'
-        f'<ul class="movers">{items}</ul>'
-        '<div class="legend">points each review adds to or takes from the prior, after decay and caps</div></section>'
-    )
+def _qs(text: str) -> str:
+    return urlencode({"q": text})
 
 
-def _attestation(view: ReviewView) -> str:
-    att = attestation_of(view.review, view.outbox)
-    if att.state == "confirmed" and att.uid:
-        return f'<div class="att">EAS attestation <span class="mono uid">{esc(att.uid)}</span></div>'
-    label = {"pending": "attestation pending", "submitted": "attestation submitted, awaiting confirmation"}.get(
-        att.state, "attestation failed"
-    )
-    return f'<div class="att"><span class="badge state" data-state="{esc(att.state)}">{esc(label)}</span></div>'
+def _matches(did: str, needle: str) -> bool:
+    return needle in did.lower() or needle.replace(":", "%3a") in did.lower()
 
 
-def _reviews(views: Sequence[ReviewView]) -> str:
-    if not views:
-        return '<p class="who">No reviews yet.</p>'
-    items = []
-    for view in views:
-        r = view.review
-        body = f'<p class="body">{esc(r.review_body)}</p>' if r.review_body else ""
-        shots = len(r.screenshot_urls or [])
-        extra = f' · {shots} screenshot{"s" if shots != 1 else ""}' if shots else ""
-        items.append(
-            f'<li class="review" data-review-id="{esc(r.id)}"><div class="head">{_stars(r.rating_value)}'
-            f"{_badge(r.evidence)}</div>"
-            f'<div class="who">by <span class="mono">{esc(r.attester)}</span> · {esc(_when(r.review_time))}'
-            f"{esc(extra)}</div>{body}{_attestation(view)}</li>"
-        )
-    return f'<ul class="reviews">{"".join(items)}</ul>'
-
-
-def render_page(*, rep: Reputation, reviews: Sequence[ReviewView]) -> str:
-    """The whole page. Every dynamic value passes through :func:`esc` (or is a number formatted here)."""
-    s = rep.score
-    c = s.counts
-    cap = f", unverified capped to {100 * s.unverified_cap_scale:.0f}%" if s.unverified_cap_scale < 1.0 else ""
-    evidence = (
-        f"{s.effective_evidence:.2f} effective reviews (verified {s.verified_weight:.2f}, "
-        f"unverified {s.unverified_weight:.2f}{cap})"
-    )
-    counts = (
-        f"{c.live} live — {c.verified} verified, {c.unverified} unverified"
-        + (f" · {c.superseded} superseded" if c.superseded else "")
-    )
-    return _page_template().substitute(
-        title=esc(f"Reputation · {rep.did}"),
-        did=esc(rep.did),
-        notices=_notices(s),
-        score=f"{s.score:.1f}",
-        score_exact=esc(repr(s.score)),
-        lower90=f"{s.lower90:.1f}",
-        lower90_exact=esc(repr(s.lower90)),
-        confidence_pct=f"{100 * s.confidence:.0f}",
-        evidence=esc(evidence),
-        counts=esc(counts),
-        verified_share=_pct(s.verified_share),
-        last_review=esc(_when(s.last_review_at)),
-        histogram=_histogram(s),
-        movers=_movers(s.top_movers),
-        reviews=_reviews(reviews),
-        params_version=esc(s.params_version),
-        as_of=esc(_when(s.as_of)),
-        prior=f"{100 * s.prior_mean:.1f}",
-        api_path=esc(f"/v1/services/{quote(rep.did, safe='')}/reputation"),
-    )
-
-
-def _error_page(status: int, message: str) -> HTMLResponse:
-    body = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
-        f"<title>{status}</title></head><body><p>{esc(message)}</p></body></html>"
-    )
-    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+@router.get("/services", response_class=HTMLResponse)
+def services_index(
+    request: Request,
+    rt: RuntimeDep,
+    q: Annotated[str, Query(max_length=300)] = "",
+    offset: Annotated[int, Query(ge=0, le=SEARCH_SCAN)] = 0,
+) -> Response:
+    """Reviewed services ranked by lower90, optionally filtered by a DID/host substring."""
+    needle = q.strip().lower()
+    if needle:
+        every = ranking(rt=rt, sort="lower90", limit=SEARCH_SCAN, cache=_ranking_cache(request))
+        hits = [i for i in every.items if _matches(i.did, needle)]
+        total = len(hits)
+        chosen = hits[offset : offset + SERVICES_PER_PAGE]
+    else:
+        every = ranking(rt=rt, sort="lower90", limit=offset + SERVICES_PER_PAGE, cache=_ranking_cache(request))
+        total = every.total
+        chosen = list(every.items[offset:])
+    more = offset + SERVICES_PER_PAGE < total
+    items = _listed(request, rt, [(i.did, i.score) for i in chosen])
+    next_offset = offset + SERVICES_PER_PAGE if more else None
+    body = pages.services_page(items=items, query=q.strip(), total=total, offset=offset, next_offset=next_offset)
+    return _html(request, body)
 
 
 @router.get("/services/{did}", response_class=HTMLResponse)
-def reputation_page(
-    did: Annotated[str, Path(max_length=256)], request: Request, rt: RuntimeDep
-) -> HTMLResponse:
-    """Score, confidence, rating histogram (verified vs unverified) and the latest live reviews of a service."""
+def service_page(
+    did: Annotated[str, Path(max_length=256)],
+    request: Request,
+    rt: RuntimeDep,
+    evidence: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """A service: name, average stars and trust score explained, histogram, score over time, reviews (filtered by
+    evidence class, paginated) with their evidence."""
     try:
-        subject = did_from_path(request)
+        subject = normalize_did(did_from_path(request))
     except MalformedInput as exc:
-        return _error_page(422, f"Not a service DID: {exc.detail}")
+        return error_page(422, f"Not a service DID: {exc.detail}")
+    if evidence is not None and not _EVIDENCE_KEY.match(evidence):
+        return error_page(422, "Unknown evidence filter")
     rep = reputation(rt=rt, did=subject)
-    views, _ = service_reviews(rt=rt, did=subject, verified=None, cursor=None, limit=RECENT_REVIEWS)
-    return HTMLResponse(render_page(rep=rep, reviews=views), headers=SECURITY_HEADERS)
+    try:
+        views, next_cursor = service_reviews(
+            rt=rt, did=subject, verified=None, cursor=cursor, limit=REVIEWS_PER_PAGE, evidence=evidence
+        )
+    except ValueError:
+        return error_page(422, "That page link is not valid any more")
+    body = pages.service_page(
+        did=subject,
+        profile=service_profile(rt=rt, did=subject, cache=profiles(request)),
+        score=rep.score,
+        history=_history(request, rt, subject, rep.score.prior_mean),
+        items=[_item(rt, v) for v in views],
+        evidence_counts=live_evidence_counts(rt=rt, did=subject),
+        evidence=evidence,
+        cursor=cursor,
+        next_cursor=next_cursor,
+        links=links_for(request),
+        erc8004=service_feedback(engine=rt.engine, did=subject, erc8004_weight=rt.params.erc8004_weight),
+    )
+    return _html(request, body)
+
+
+@router.get("/reviews/{review_id}", response_class=HTMLResponse)
+def review_detail(review_id: Annotated[str, Path(max_length=64)], request: Request, rt: RuntimeDep) -> Response:
+    """One review with its evidence in full and its attestation."""
+    view = review_view(rt=rt, review_id=review_id)
+    if view is None:
+        return error_page(404, "No such review")
+    profile = service_profile(rt=rt, did=view.review.subject_normalized, cache=profiles(request), fetch=False)
+    return _html(request, pages.review_page(item=_item(rt, view), profile=profile, links=links_for(request)))

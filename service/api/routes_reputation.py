@@ -7,20 +7,30 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
+from service.api.caching import cached
 from service.api.deps import RuntimeDep
 from service.api.did_path import did_from_path
+from service.api.routes_erc8004 import Erc8004Out
 from service.api.schemas import CamelModel
 from service.dids import normalize_did
 from service.domain import Reason
-from service.errors import MalformedInput
+from service.errors import BadCursor, MalformedInput
 from service.identity.cache import TtlCache
 from service.scoring import Contribution, TrustScore
-from service.workflows.reputation import BadCursor, RankingCache, RankSort, ranking, reputation
+from service.workflows.erc8004_reputation import service_feedback
+from service.workflows.ranking import RankingCache, RankSort, ranking
+from service.workflows.reputation import reputation
 from service.workflows.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["reputation"])
 PROBLEM_422: dict[int | str, dict[str, Any]] = {422: {"description": "not a DID, or a bad query parameter/cursor"}}
 DidPath = Annotated[str, Path(max_length=256, description="service DID, percent-encoded (encodeURIComponent)")]
+# "stored": the score came from the maintained aggregates (or, with explain, the exact recompute over current
+# aggregates); "recomputed": stored aggregates were in other scoring units (parameters changed), so it was computed
+# exactly from the reviews while the service rebuilds them in the background.
+AGGREGATES_HEADER = "OMATrust-Aggregates"
+AGGREGATES_DOC = {"headers": {AGGREGATES_HEADER: {"description": "stored | recomputed (stale aggregates bypassed)",
+                                                  "schema": {"type": "string", "enum": ["stored", "recomputed"]}}}}
 # An explained answer lists at most this many contributions (largest first); the rest are counted, not listed.
 EXPLAIN_MAX_CONTRIBUTIONS = 1000
 
@@ -36,7 +46,7 @@ class ContributionOut(CamelModel):
     review_id: str
     reviewer: str
     rating: Annotated[int, Field(ge=1, le=5)]
-    evidence: Literal["verified", "unauthorized", "offer-only", "none"]
+    evidence: Literal["payment-backed", "verified", "tx-interaction", "unauthorized", "offer-only", "none"]
     time: int
     superseded: bool
     attestation_uid: str | None
@@ -84,6 +94,12 @@ class TrustScoreOut(CamelModel):
         description="largest single reviewer's share of the effective evidence"
     )
     reviewer_dominates: bool = Field(description="one reviewer holds more than half the evidence (≥ 3 reviewers)")
+    payment_backed_weight: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0, description="weight of the payment-backed reviews (after decay)"
+    )
+    top_payer_share: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="largest single payer's share of the payment-backed weight"
+    )
     top_movers: list[ContributionOut] = Field(description="the reviews that moved the score most from the prior")
 
 
@@ -95,6 +111,11 @@ class ReputationOut(TrustScoreOut):
         f"{EXPLAIN_MAX_CONTRIBUTIONS}), then superseded reviews"
     )
     contributions_omitted: Annotated[int, Field(ge=0)] = Field(description="contributions beyond the listed ones")
+    erc8004: Erc8004Out | None = Field(
+        default=None,
+        description="on-chain ERC-8004 feedback of the agents mapped to this service: a separate evidence stream, "
+        "not part of the score",
+    )
 
 
 class RankedServiceOut(CamelModel):
@@ -136,7 +157,7 @@ def _ranking_cache(request: Request) -> RankingCache:
     return cache
 
 
-@router.get("/services/{did}/reputation", response_model=ReputationOut, responses=PROBLEM_422)
+@router.get("/services/{did}/reputation", response_model=ReputationOut, responses={**PROBLEM_422, 200: AGGREGATES_DOC})
 def get_reputation(
     did: DidPath,
     request: Request,
@@ -147,13 +168,16 @@ def get_reputation(
     without reviews gets the prior-only score with zero counts."""
     did = did_from_path(request)
     if explain:
-        return Response(_reputation_json(rt, did, explain=True), media_type="application/json")
-    cache: TtlCache[str, bytes] = request.app.state.reputation_cache
-    body = cache.get_or_load(normalize_did(did), lambda: _reputation_json(rt, did, explain=False))
-    return Response(body, media_type="application/json")
+        body, source = _reputation_json(rt, did, explain=True)
+    else:
+        cache: TtlCache[str, tuple[bytes, str]] = request.app.state.reputation_cache
+        body, source = cache.get_or_load(normalize_did(did), lambda: _reputation_json(rt, did, explain=False))
+    # ETag + a short public Cache-Control: a CDN may serve it; If-None-Match answers 304.
+    return cached(request, body, media_type="application/json", headers={AGGREGATES_HEADER: source})
 
 
-def _reputation_json(rt: Runtime, did: str, *, explain: bool) -> bytes:
+def _reputation_json(rt: Runtime, did: str, *, explain: bool) -> tuple[bytes, str]:
+    """The answer's bytes and where its score came from (the ``OMATrust-Aggregates`` header)."""
     rep = reputation(rt=rt, did=did, explain=explain)
     parts = rep.contributions
     listed = None if parts is None else [contribution_out(c) for c in parts[:EXPLAIN_MAX_CONTRIBUTIONS]]
@@ -164,15 +188,17 @@ def _reputation_json(rt: Runtime, did: str, *, explain: bool) -> bytes:
             "explained": parts is not None,
             "contributions": listed,
             "contributionsOmitted": 0 if parts is None else max(0, len(parts) - EXPLAIN_MAX_CONTRIBUTIONS),
+            "erc8004": service_feedback(engine=rt.engine, did=rep.did, erc8004_weight=rt.params.erc8004_weight),
         }
     )
     # Validated once above; returning bytes skips FastAPI's second validation + serialization of the same model.
-    return out.model_dump_json(by_alias=True).encode()
+    return out.model_dump_json(by_alias=True).encode(), rep.aggregates
 
 
-@router.get("/services", response_model=RankingOut, responses=PROBLEM_422)
+@router.get("/services", response_model=RankingOut, responses={**PROBLEM_422, 200: AGGREGATES_DOC})
 def list_services(
     request: Request,
+    response: Response,
     rt: RuntimeDep,
     sort: Annotated[RankSort, Query(description="lower90 (default), score, or reviews (live count)")] = "lower90",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -183,6 +209,7 @@ def list_services(
         page = ranking(rt=rt, sort=sort, limit=limit, cursor=cursor, cache=_ranking_cache(request))
     except BadCursor as exc:
         raise MalformedInput(Reason.BAD_FIELD_VALUE, "cursor is not one this service issued for this sort") from exc
+    response.headers[AGGREGATES_HEADER] = page.aggregates
     return RankingOut(
         sort=page.sort,
         as_of=page.as_of,

@@ -12,8 +12,9 @@ from service.api.present import review_out
 from service.api.schemas import PrepareIn, PrepareOut, ReviewOut, ReviewPage, SubmitIn
 from service.domain import Reason
 from service.errors import MalformedInput, OmaTrustError
+from service.workflows.prepare import prepare_checked
 from service.workflows.queries import review_view, service_reviews
-from service.workflows.submit import prepare_review, submit_review
+from service.workflows.submit import submit_review
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -32,11 +33,29 @@ def _limit(limiter: LimiterDep, key: str) -> None:
 
 @router.post("/reviews/prepare", response_model=PrepareOut, responses=PROBLEMS)
 def prepare(body: PrepareIn, rt: RuntimeDep, limiter: LimiterDep) -> PrepareOut:
-    """Build the EAS `Attest` typed data (nonce included) for the reviewer to sign."""
+    """Check the review as submit will (everything but the signature: schema rules, deadline, each proof's
+    signature, authorization and binding, self-review, replay, payment) and build the EAS `Attest` typed data
+    (nonce included) for the reviewer to sign. Bare x402 offers/receipts in `proofs` are wrapped first; an
+    unknown `proofType` is refused unless `allowUnsupported` is true."""
     _limit(limiter, body.attester)
     deadline = body.deadline if body.deadline is not None else int(rt.clock()) + 3600
-    prepared = prepare_review(rt=rt, attester=body.attester, review=body.review.to_domain(), deadline=deadline)
-    return PrepareOut(typed_data=prepared.typed_data, data="0x" + prepared.data.hex(), recipient=prepared.recipient)
+    checked = prepare_checked(
+        rt=rt,
+        attester=body.attester,
+        review=body.review.to_domain(),
+        deadline=deadline,
+        allow_unsupported=body.allow_unsupported,
+    )
+    prepared = checked.prepared
+    return PrepareOut(
+        typed_data=prepared.typed_data,
+        data="0x" + prepared.data.hex(),
+        recipient=prepared.recipient,
+        proofs=list(checked.review.proofs),
+        wrapped=list(checked.wrapped),
+        evidence=checked.evidence,
+        verified_purchase=checked.verified_purchase,
+    )
 
 
 @router.post("/reviews", response_model=ReviewOut, status_code=201, responses=PROBLEMS)
@@ -62,7 +81,7 @@ def submit(
     assert view is not None  # written in the same request
     request.app.state.reputation_cache.discard(view.review.subject_normalized)
     response.headers["Location"] = f"/v1/reviews/{review_id}"
-    return review_out(view.review, view.proofs, view.outbox)
+    return review_out(view.review, view.proofs, view.outbox, view.responses)
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut, responses={404: {"description": "no such review"}})
@@ -70,7 +89,7 @@ def get_one(review_id: Annotated[str, Path(max_length=64)], rt: RuntimeDep) -> R
     view = review_view(rt=rt, review_id=review_id)
     if view is None:
         raise HTTPException(404, "No such review")
-    return review_out(view.review, view.proofs, view.outbox)
+    return review_out(view.review, view.proofs, view.outbox, view.responses)
 
 
 @router.get("/services/{did}/reviews", response_model=ReviewPage, responses={422: PROBLEMS[422]})
@@ -88,4 +107,5 @@ def list_for_service(
         views, next_cursor = service_reviews(rt=rt, did=did, verified=verified, cursor=cursor, limit=limit)
     except ValueError as exc:
         raise MalformedInput(Reason.BAD_FIELD_VALUE, "cursor is not one this service issued") from exc
-    return ReviewPage(items=[review_out(v.review, v.proofs, v.outbox) for v in views], next_cursor=next_cursor)
+    items = [review_out(v.review, v.proofs, v.outbox, v.responses) for v in views]
+    return ReviewPage(items=items, next_cursor=next_cursor)

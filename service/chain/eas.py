@@ -24,10 +24,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from service.chain import deploy
 from service.chain.calls import (
@@ -39,7 +41,8 @@ from service.chain.calls import (
     gas_for,
 )
 from service.chain.codec import decode_review, review_recipient
-from service.chain.delegation import DelegatedRequest, EasDomain, attest_typed_data
+from service.chain.delegation import DelegatedRequest, EasDomain, attest_typed_data, check_deadline
+from service.chain.identity import ChainIdentity, read_identity
 from service.chain.rpc import maybe_locked, rpc_errors
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected, ChainUnavailable, MalformedInput
@@ -75,6 +78,7 @@ class Landed:
     recipient: str
     tx_hash: str
     block_number: int
+    block_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,33 @@ class SignedTx:
     nonce: int
     gas: int
     requests: tuple[DelegatedRequest, ...]
+
+
+_GET_ATTESTATION = keccak(text="getAttestation(bytes32)")[:4]
+_ATTESTATION_TUPLE = "(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"
+
+
+def _record(raw: bytes) -> AttestationRecord | None:
+    """Decode ``getAttestation``'s return data; None for the all-zero struct of an unknown UID.
+    Raises ChainUnavailable when the node returned something that is not that struct."""
+    try:
+        (t,) = decode([_ATTESTATION_TUPLE], raw)
+    except Exception as exc:  # eth_abi raises several types for short/garbled data
+        raise ChainUnavailable(Reason.RPC_FAILED, f"getAttestation returned {len(raw)} undecodable bytes") from exc
+    if bytes(t[0]) == _ZERO32:
+        return None
+    return AttestationRecord(
+        uid="0x" + bytes(t[0]).hex(),
+        schema="0x" + bytes(t[1]).hex(),
+        time=int(t[2]),
+        expiration_time=int(t[3]),
+        revocation_time=int(t[4]),
+        ref_uid="0x" + bytes(t[5]).hex(),
+        recipient=to_checksum_address(t[6]),
+        attester=to_checksum_address(t[7]),
+        revocable=bool(t[8]),
+        data=bytes(t[9]),
+    )
 
 
 class StaleRelayerNonce(ChainUnavailable):
@@ -139,6 +170,11 @@ class EasClient:
             return int(self.w3.eth.chain_id)
 
     @functools.cached_property
+    def identity(self) -> ChainIdentity:
+        """Chain id, genesis block hash and EAS address, read once. Raises ChainUnavailable."""
+        return read_identity(w3=self.w3, eas_address=self.eas_address, lock=self._lock)
+
+    @functools.cached_property
     def domain(self) -> EasDomain:
         """The EIP-712 domain this EAS verifies signatures with, version found by matching ``getDomainSeparator()``.
 
@@ -185,6 +221,15 @@ class EasClient:
         with self._rpc("eth_blockNumber"):
             return int(self.w3.eth.block_number)
 
+    def block_hash(self, *, number: int) -> str | None:
+        """Hash of the canonical block at ``number`` (None beyond the head). Raises ChainUnavailable."""
+        with self._rpc("eth_getBlockByNumber"):
+            try:
+                block = self.w3.eth.get_block(number)
+            except BlockNotFound:
+                return None
+        return "0x" + bytes(block["hash"]).hex()
+
     def get_attestation(self, *, uid: str | bytes) -> AttestationRecord | None:
         """``getAttestation(uid)``; None for an unknown UID (EAS returns an all-zero struct).
 
@@ -208,6 +253,37 @@ class EasClient:
             revocable=bool(raw[8]),
             data=bytes(raw[9]),
         )
+
+    def get_attestations(self, *, uids: Sequence[str], batch_size: int = 200) -> list[AttestationRecord | None]:
+        """``getAttestation`` for many UIDs: JSON-RPC batches of ``batch_size`` ``eth_call``s when the provider
+        can batch (HTTP), else one call each with pre-encoded calldata (in-process chains: no round trip to save).
+        Same answers as :meth:`get_attestation`, in order.
+
+        Raises:
+            ChainUnavailable: RPC failure (or an error answer inside a batch).
+        """
+        calls = [
+            {"to": self.eas_address, "data": "0x" + (_GET_ATTESTATION + bytes.fromhex(u.removeprefix("0x"))).hex()}
+            for u in uids
+        ]
+        raw: list[bytes] = []
+        batcher = getattr(self.w3.provider, "make_batch_request", None)
+        if batcher is not None and len(calls) > 1:
+            for start in range(0, len(calls), batch_size):
+                part = calls[start : start + batch_size]
+                with self._rpc("eth_call batch"):
+                    answers = batcher([("eth_call", [c, "latest"]) for c in part])
+                if not isinstance(answers, list) or len(answers) != len(part):
+                    raise ChainUnavailable(Reason.RPC_FAILED, f"eth_call batch: {answers!r:.200}")
+                for answer in answers:
+                    if "error" in answer or "result" not in answer:
+                        raise ChainUnavailable(Reason.RPC_FAILED, f"eth_call batch: {answer.get('error')!r:.200}")
+                    raw.append(bytes.fromhex(str(answer["result"]).removeprefix("0x")))
+        else:
+            for call in calls:
+                with self._rpc("getAttestation"):
+                    raw.append(bytes(self.w3.eth.call(call)))  # type: ignore[arg-type]
+        return [_record(r) for r in raw]
 
     # ------------------------------------------------------------------ delegated requests
     def build_attest_typed_data(
@@ -267,8 +343,7 @@ class EasClient:
             raise ChainRejected(Reason.DELEGATION_SIGNER_MISMATCH, exc.detail) from exc
         if signer != request.attester:
             raise ChainRejected(Reason.DELEGATION_SIGNER_MISMATCH, f"signed by {signer}, attester {request.attester}")
-        if request.deadline <= now:
-            raise ChainRejected(Reason.DELEGATION_EXPIRED, f"deadline {request.deadline} <= now {now}")
+        check_deadline(deadline=request.deadline, now=now)
         expected = self.get_nonce(attester=request.attester) if expected_nonce is None else expected_nonce
         if request.nonce != expected:
             raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {request.nonce}, expected {expected}")
@@ -444,6 +519,7 @@ class EasClient:
                         recipient=recipient,
                         tx_hash=tx_hash,
                         block_number=int(receipt["blockNumber"]),
+                        block_hash="0x" + bytes(receipt["blockHash"]).hex(),
                     )
                     break
             out.append(match)
@@ -499,6 +575,7 @@ class EasClient:
                 recipient=record.recipient,
                 tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                 block_number=int(log["blockNumber"]),
+                block_hash="0x" + bytes(log["blockHash"]).hex(),
             )
             with self._rpc("eth_getTransactionByHash"):
                 tx_input = bytes(self.w3.eth.get_transaction(log["transactionHash"])["input"])
@@ -560,15 +637,16 @@ class EasClient:
             return ChainRejected(Reason.TX_REVERTED, f"reverted (replay unavailable: {exc.detail})")
         return ChainRejected(Reason.TX_REVERTED, "reverted (the replay on the parent block did not)")
 
-    def attest_direct(self, *, data: bytes, recipient: str) -> Landed:
-        """PLATFORM ATTESTER MODE: the relayer key itself attests (it becomes the on-chain ``attester``).
+    def attest_direct(self, *, data: bytes, recipient: str, schema_uid: str | None = None) -> Landed:
+        """PLATFORM ATTESTER MODE: the relayer key itself attests (it becomes the on-chain ``attester``), under
+        ``schema_uid`` (default: this client's schema; the witness service attests Controller Witnesses).
 
         Raises:
             ChainRejected: no relayer key or the attest reverted.
             ChainUnavailable: RPC failure / no receipt in time.
         """
         relayer = self._need_relayer()
-        calldata = attest_calldata(schema_uid=self.schema_uid, recipient=recipient, data=data)
+        calldata = attest_calldata(schema_uid=schema_uid or self.schema_uid, recipient=recipient, data=data)
         gas = gas_for(data_lengths=[len(data)])
         if self.preflight:
             self.call(data=calldata, gas=gas)

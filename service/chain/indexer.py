@@ -40,6 +40,7 @@ class IndexedReview:
     data: bytes
     revocation_time: int = 0
     error: Reason | None = None
+    block_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +95,10 @@ class ReviewIndexer:
         Raises:
             ChainUnavailable: RPC failure.
         """
-        for log in self.client.attested_logs(from_block=from_block, to_block=to_block, recipient=recipient):
-            uid = "0x" + bytes(log["data"])[:32].hex()
-            record = self.client.get_attestation(uid=uid)
+        logs = list(self.client.attested_logs(from_block=from_block, to_block=to_block, recipient=recipient))
+        uids = ["0x" + bytes(log["data"])[:32].hex() for log in logs]
+        records = self.client.get_attestations(uids=uids)  # batched: one round trip per batch, not per event
+        for log, uid, record in zip(logs, uids, records, strict=True):
             if record is None:  # the log's block was reorged away between getLogs and this call
                 continue
             review: Review | None
@@ -111,6 +113,7 @@ class ReviewIndexer:
                 recipient=to_checksum_address(record.recipient),
                 time=record.time,
                 block_number=int(log["blockNumber"]),
+                block_hash="0x" + bytes(log["blockHash"]).hex(),
                 tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                 log_index=int(log["logIndex"]),
                 review=review,

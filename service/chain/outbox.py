@@ -3,9 +3,11 @@
 
 State machine of one item (one signed review)::
 
-    pending ──mark_submitted──▶ submitted ──mark_confirmed──▶ confirmed   (terminal)
-       ▲                            │    └────mark_failed────▶ failed      (terminal)
-       └──────────release───────────┘
+    pending ──mark_submitted──▶ submitted ──mark_confirmed──▶ confirmed   (terminal, except for a reorg)
+       ▲                          │  ▲ │    └────mark_failed────▶ failed      (terminal)
+       │                          │  └─┘ mark_landed (mined, waiting for N confirmations: still "submitted")
+       ├──────────release─────────┘
+       └──────mark_reorged─────── submitted (landed) / confirmed, when its block left the canonical chain
     pending ──mark_failed──▶ failed     (pre-check refused it: no gas was spent)
 
 Contract every implementation must honour (the publisher's crash safety rests on it):
@@ -49,6 +51,12 @@ class OutboxItem:
     attempts: int = 0
     tx_hash: str | None = None
     submitted_block: int | None = None
+    # Where it landed (set once mined: while waiting for confirmations, and when confirmed) and how many times a
+    # reorg took it off the chain.
+    uid: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    reorgs: int = 0
 
 
 class OutboxRepository(Protocol):
@@ -64,9 +72,29 @@ class OutboxRepository(Protocol):
         ``attempts += 1``. Durable on return; called BEFORE the transaction is broadcast."""
         ...
 
-    def mark_confirmed(self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int) -> None:
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
+        """``submitted`` stays ``submitted``: record that it is mined (``uid``, tx, block number and hash) but has
+        fewer confirmations than required. A no-op in any other state."""
+        ...
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None:
         """Any state → ``confirmed`` with the attestation ``uid`` (0x-hex 32 bytes), the ``tx_hash`` that carried it
-        (may differ from the recorded one when found by search) and its block. Terminal."""
+        (may differ from the recorded one when found by search), its block and block hash. Terminal (but see
+        :meth:`mark_reorged`)."""
+        ...
+
+    def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
+        """``submitted`` (landed) or ``confirmed`` → ``pending``: its block left the canonical chain. Clears tx
+        hash, UID and block (the review no longer claims an attestation), ``reorgs += 1``, keeps ``attempts`` and
+        ``submitted_block``, records the event in the history."""
+        ...
+
+    def list_confirmed_since(self, *, block: int) -> Sequence[OutboxItem]:
+        """Confirmed items whose block number is ``>= block`` (with uid, block number and hash): watched for reorgs."""
         ...
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
@@ -151,13 +179,44 @@ class InMemoryOutbox:
                 row.item = replace(row.item, attempts=row.item.attempts + 1, tx_hash=tx_hash, submitted_block=first)
                 row.state = "submitted"
 
-    def mark_confirmed(self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int) -> None:
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
+        with self._lock:
+            row = self._rows[item_id]
+            if row.state != "submitted":
+                return
+            row.uid, row.block_number = uid, block_number
+            row.item = replace(row.item, tx_hash=tx_hash, uid=uid, block_number=block_number, block_hash=block_hash)
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None:
         with self._lock:
             row = self._rows[item_id]
             if row.state == "confirmed":
                 return
             row.state, row.uid, row.block_number = "confirmed", uid, block_number
-            row.item = replace(row.item, tx_hash=tx_hash)
+            row.item = replace(row.item, tx_hash=tx_hash, uid=uid, block_number=block_number, block_hash=block_hash)
+
+    def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
+        with self._lock:
+            row = self._rows[item_id]
+            if row.state not in ("submitted", "confirmed"):
+                return
+            row.state, row.uid, row.block_number = "pending", None, None
+            row.next_attempt_at, row.last_error = now, detail
+            row.item = replace(
+                row.item, tx_hash=None, uid=None, block_number=None, block_hash=None, reorgs=row.item.reorgs + 1
+            )
+
+    def list_confirmed_since(self, *, block: int) -> Sequence[OutboxItem]:
+        with self._lock:
+            return sorted(
+                (r.item for r in self._rows.values()
+                 if r.state == "confirmed" and r.block_number is not None and r.block_number >= block),
+                key=lambda i: i.id,
+            )  # fmt: skip
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
         with self._lock:

@@ -43,6 +43,18 @@ item. The relayer's own transaction nonce is a separate counter (seeded from ``g
 resynced on "nonce too low" or any broadcast failure); a stale relayer nonce only means that transaction cannot
 land, so its items are released.
 
+Confirmations and reorgs
+------------------------
+With ``confirmations`` N > 1 a mined item stays ``submitted`` (``mark_landed``: UID, block number and hash recorded)
+until its block has N confirmations (``head − block + 1 ≥ N``), then it is ``confirmed``. Every round re-checks the
+landed items (receipt still there, in the same block?) and — when the head moved — the confirmed items of the last
+``reorg_window`` blocks (is the canonical block at that height still the recorded hash?). A transaction that left
+the canonical chain is back in the node's mempool (wait), re-included elsewhere (settled again: new block, maybe a
+new UID), or gone: then the item is ``mark_reorged`` (back to ``pending``, history kept) and sent again — exactly
+once, by the same rules as any resend (the reviewer's EAS nonce went back with the orphaned block, so the signature
+is valid again; if meanwhile it landed anyway, the nonce check finds it). A reorged item whose delegated deadline has
+passed fails with ``deadline-expired``: the reviewer must sign again (``POST /v1/reviews/prepare``).
+
 Not handled: replacing a transaction stuck in the mempool with a higher fee (it blocks the queue until mined or
 dropped; dropped → resent as above). Smart-contract (EIP-1271) attesters: the pre-check recovers an EOA signer.
 """
@@ -53,9 +65,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from service.chain.confirmations import confirmations_for
 from service.chain.delegation import DelegatedRequest
 from service.chain.eas import EasClient, Landed, StaleRelayerNonce
 from service.chain.outbox import InMemoryOutbox, OutboxItem, OutboxRepository
@@ -76,6 +89,8 @@ class PublishReport:
     released: int = 0
     in_flight: int = 0
     transactions: int = 0
+    awaiting: int = 0  # mined, fewer confirmations than required
+    reorged: int = 0  # taken off the chain by a reorg, queued again
 
     def add(self, other: PublishReport) -> None:
         self.confirmed += other.confirmed
@@ -83,6 +98,8 @@ class PublishReport:
         self.released += other.released
         self.in_flight += other.in_flight
         self.transactions += other.transactions
+        self.awaiting += other.awaiting
+        self.reorged += other.reorged
 
 
 class Publisher:
@@ -99,6 +116,8 @@ class Publisher:
         retry_delay: int = 5,
         deadline_margin: int = 5,
         receipt_timeout: float | None = None,
+        confirmations: int | None = 1,
+        reorg_window: int = 64,
     ) -> None:
         self.client = client
         self.outbox = outbox
@@ -108,10 +127,20 @@ class Publisher:
         self.retry_delay = retry_delay
         self.deadline_margin = deadline_margin
         self.receipt_timeout = receipt_timeout
+        self._confirmations = confirmations  # None: by chain id, read from the node when first needed
+        self.reorg_window = reorg_window
         self._wake = threading.Event()
+        self._watched_head: int | None = None
 
     def _now(self) -> int:
         return int(self.clock())
+
+    @property
+    def confirmations(self) -> int:
+        """N: a mined attestation is confirmed once its block has N confirmations. Raises ChainUnavailable."""
+        if self._confirmations is None:
+            self._confirmations = confirmations_for(chain_id=self.client.chain_id, configured=None)
+        return max(1, self._confirmations)
 
     # ------------------------------------------------------------------ reconciliation
     def recover(self) -> PublishReport:
@@ -132,7 +161,41 @@ class Publisher:
                 report.in_flight += len(items)
             else:
                 for item in items:
-                    report.add(self._resolve_unknown(item=item))
+                    if item.uid is not None:  # it was mined: its block left the chain
+                        report.add(self._reorged(item=item, detail=f"transaction {tx_hash} left the chain (reorg)"))
+                    else:
+                        report.add(self._resolve_unknown(item=item))
+        report.add(self._watch_confirmed())
+        return report
+
+    def _reorged(self, *, item: OutboxItem, detail: str) -> PublishReport:
+        log.warning("outbox item %s: %s", item.id, detail)
+        self.outbox.mark_reorged(item_id=item.id, detail=detail, now=self._now())
+        self.client.resync_nonce()  # the relayer's transactions in the orphaned blocks are gone too
+        return PublishReport(reorged=1)
+
+    def _watch_confirmed(self) -> PublishReport:
+        """When the head moved: are the confirmed items of the last ``reorg_window`` blocks still in the canonical
+        blocks they were recorded in? One block-hash read per distinct block."""
+        report = PublishReport()
+        head = self.client.block_number()
+        if head == self._watched_head:
+            return report
+        items = [i for i in self.outbox.list_confirmed_since(block=head - self.reorg_window) if i.block_hash]
+        canonical: dict[int, str | None] = {}
+        for item in items:
+            assert item.block_number is not None
+            if item.block_number not in canonical:
+                canonical[item.block_number] = self.client.block_hash(number=item.block_number)
+            if canonical[item.block_number] != item.block_hash:
+                receipt = self.client.receipt(tx_hash=item.tx_hash) if item.tx_hash else None
+                if receipt is not None and receipt["status"] == 1:
+                    landed = self.client.landed_from_receipt(receipt=receipt, requests=[item.request])[0]
+                    if landed is not None and landed.uid == item.uid:
+                        continue  # re-included with the same UID: nothing a reader could tell apart
+                report.add(self._reorged(item=item, detail=f"block {item.block_number} of {item.tx_hash} left the "
+                                                           "chain after confirmation (reorg)"))  # fmt: skip
+        self._watched_head = head
         return report
 
     def _resolve_unknown(self, *, item: OutboxItem) -> PublishReport:
@@ -155,9 +218,15 @@ class Publisher:
         block = int(receipt["blockNumber"])
         if receipt["status"] == 1:
             found = self.client.landed_from_receipt(receipt=receipt, requests=[i.request for i in items])
+            enough = self.confirmations <= 1 or self.client.block_number() - block + 1 >= self.confirmations
             for item, landed in zip(items, found, strict=True):
-                if landed is not None:
+                if landed is not None and enough:
                     self._confirm(item=item, landed=landed, report=report)
+                elif landed is not None:
+                    self.outbox.mark_landed(item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash,
+                                            block_number=landed.block_number, block_hash=landed.block_hash or "",
+                                            now=self._now())  # fmt: skip
+                    report.awaiting += 1
                 else:  # should not happen: a successful tx emits one Attested per request
                     report.add(self._after_revert(item=item, block=block, detail="no Attested event in receipt"))
             return report
@@ -192,8 +261,20 @@ class Publisher:
         return report
 
     def _confirm(self, *, item: OutboxItem, landed: Landed, report: PublishReport) -> None:
+        if self.confirmations > 1 and self.client.block_number() - landed.block_number + 1 < self.confirmations:
+            # found by search (crash recovery, nonce moved): still needs its confirmations
+            self.outbox.mark_landed(item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash,
+                                    block_number=landed.block_number, block_hash=landed.block_hash or "",
+                                    now=self._now())  # fmt: skip
+            report.awaiting += 1
+            return
         self.outbox.mark_confirmed(
-            item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash, block_number=landed.block_number, now=self._now()
+            item_id=item.id,
+            uid=landed.uid,
+            tx_hash=landed.tx_hash,
+            block_number=landed.block_number,
+            now=self._now(),
+            block_hash=landed.block_hash,
         )
         report.confirmed += 1
 
@@ -233,6 +314,11 @@ class Publisher:
                     request=request, now=now + self.deadline_margin, expected_nonce=expected[request.attester]
                 )
             except ChainRejected as exc:
+                if exc.reason is Reason.DELEGATION_EXPIRED and item.reorgs:
+                    self._fail(item, Reason.DEADLINE_EXPIRED, f"its attestation was taken off the chain by a reorg "
+                               f"and the signature expired at {request.deadline}: sign the review again "
+                               "(POST /v1/reviews/prepare, then POST /v1/reviews)", report)  # fmt: skip
+                    continue
                 sent_before = item.attempts > 0 and request.nonce < expected[request.attester]
                 if exc.reason is Reason.DELEGATION_NONCE and sent_before:
                     # a lost receipt, a crash: it may be on chain already
@@ -269,7 +355,10 @@ class Publisher:
         head = self.client.block_number()
         ids = [i.id for i in batch]
         self.outbox.mark_submitted(item_ids=ids, tx_hash=tx.tx_hash, submitted_block=head, now=self._now())
-        submitted = [OutboxItem(i.id, i.request, i.attempts + 1, tx.tx_hash, i.submitted_block or head) for i in batch]
+        submitted = [
+            replace(i, attempts=i.attempts + 1, tx_hash=tx.tx_hash, submitted_block=i.submitted_block or head)
+            for i in batch
+        ]
         report.transactions += 1
         try:
             self.client.broadcast(tx=tx)
@@ -295,7 +384,7 @@ class Publisher:
         for _ in range(max_rounds):
             report = self.run_once()
             total.add(report)
-            if not report.in_flight and not report.transactions and not report.released:
+            if not report.in_flight and not report.transactions and not report.released and not report.reorged:
                 break
         return total
 

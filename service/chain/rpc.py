@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from web3 import Web3
 from web3.exceptions import (
@@ -22,10 +24,12 @@ from web3.exceptions import (
     TooManyRequests,
     Web3RPCError,
 )
+from web3.types import RPCEndpoint
 
 from service.chain import abi
 from service.domain import Reason
 from service.errors import ChainRejected, ChainUnavailable
+from service.lookup_limits import LookupLimiter
 
 # EAS / SchemaRegistry custom errors that map to a specific reason; every other revert is TX_REVERTED.
 _REASON_BY_ERROR = {
@@ -36,13 +40,29 @@ _REASON_BY_ERROR = {
     "WrongSchema": Reason.SCHEMA_MISMATCH,
 }
 _SELECTORS: dict[bytes, str] = {}
+log = logging.getLogger("omatrust.rpc")
 _TESTER_REVERT = re.compile(r"execution reverted: (b(['\"]).*\2)$", re.DOTALL)
 
 
-def connect(*, rpc_url: str, timeout: float = 10.0) -> Web3:
+def connect(*, rpc_url: str, timeout: float = 10.0, limiter: LookupLimiter | None = None) -> Web3:
     """A Web3 over HTTP with a request timeout and **no** built-in retries: callers retry with their own backoff,
-    so a dead node fails fast as ``ChainUnavailable`` instead of stalling in web3's retry loop."""
-    provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+    so a dead node fails fast as ``ChainUnavailable`` instead of stalling in web3's retry loop. With ``limiter``,
+    calls in flight to the node are capped (``LookupSaturated`` past the cap)."""
+    # eth_chainId is cached: web3's request validation asks for it before every eth_call, which tripled the
+    # round-trips of each getNonce (a node's chain id does not change; start-up checks the chain's identity).
+    provider = Web3.HTTPProvider(
+        rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None,
+        cache_allowed_requests=True, cacheable_requests={RPCEndpoint("eth_chainId")},
+    )  # fmt: skip
+    if limiter is not None:
+        unlimited = provider.make_request
+        host = urlsplit(rpc_url).hostname or "rpc"
+
+        def make_request(method: Any, params: Any) -> Any:
+            with limiter.slot(host=host, what="JSON-RPC call"):
+                return unlimited(method, params)
+
+        provider.make_request = make_request  # type: ignore[method-assign]
     return Web3(provider)
 
 
@@ -119,10 +139,13 @@ def rpc_errors(what: str) -> Iterator[None]:
     except (ChainUnavailable, ChainRejected):
         raise
     except _TRANSPORT_ERRORS as exc:
-        raise ChainUnavailable(Reason.RPC_FAILED, f"{what}: {type(exc).__name__}: {exc}") from exc
+        # The exception text names the node URL (API keys often sit in its path): it goes to the log only.
+        log.warning("RPC %s failed: %r", what, exc)
+        raise ChainUnavailable(Reason.RPC_FAILED, f"{what}: the chain node could not be reached") from exc
     except Exception as exc:
         if is_revert(exc):
             raise rejected_from(exc) from exc
         if isinstance(exc, Web3RPCError):
-            raise ChainUnavailable(Reason.RPC_FAILED, f"{what}: {exc}") from exc
+            log.warning("RPC %s answered an error: %r", what, exc)
+            raise ChainUnavailable(Reason.RPC_FAILED, f"{what}: the chain node answered an error") from exc
         raise

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from service.config import Settings
-from service.store.engine import make_engine
-from service.store.migrate import upgrade
+from service.wiring import database
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    engine = make_engine(url=settings.database_url)
-    upgrade(engine=engine, revision=args.revision)
+    engine = database(settings, revision=args.revision)
     print(f"database at {engine.url.render_as_string(hide_password=True)} is at {args.revision}")
     return 0

@@ -64,6 +64,8 @@ class Merchant:
         return {
             "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
             "id": self.did,
+            "name": f"Demo weather API ({self.host})",  # shown by the reputation page (service/identity/profile.py)
+            "service": [{"id": f"{self.did}#site", "type": "LinkedDomains", "serviceEndpoint": self.url("/")}],
             "verificationMethod": [
                 {
                     "id": self.kid,

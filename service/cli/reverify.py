@@ -9,16 +9,17 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.cli.args import database_problem, service_did
 from service.config import Settings
 from service.domain import ProofStatus
-from service.store.engine import make_engine
-from service.store.migrate import upgrade
-from service.wiring import build_identity
-from service.workflows.evaluate import ReviewPolicy
+from service.errors import ResumeError
+from service.wiring import build_identity, build_payments, database, migrate_database, review_policy
 from service.workflows.partition import Partition
-from service.workflows.reverify import LATEST, Progress, ResumeError, ReverifyOptions, ReverifyReport, reverify
+from service.workflows.reverify import LATEST, ReverifyOptions, reverify
+from service.workflows.reverify_report import Progress, ReverifyReport
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,7 +50,9 @@ OMATRUST_RECEIPT_MAX_AGE_SECONDS, OMATRUST_CLOCK_SKEW_SECONDS.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = HELP
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--subject", metavar="DID", help="only reviews of this service DID")
+    parser.add_argument(
+        "--subject", metavar="DID", type=service_did, help="only reviews of this service DID (read as the API reads it)"
+    )
     parser.add_argument("--since", metavar="T", help="only reviews made at or after T (unix seconds or ISO 8601)")
     parser.add_argument(
         "--status", choices=[s.value for s in ProofStatus], help="only reviews with a proof stored with this status"
@@ -66,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'if-any' starts a new run when there is none (for retried batch jobs)",
     )
     parser.add_argument("--workers", type=int, default=None, help="verification processes (default: one per core)")
+    parser.add_argument(
+        "--distribute", type=int, metavar="N",
+        help="run as N partition jobs on the `omatrust worker` processes (PostgreSQL); waits and prints the combined "
+        "report. Run again to continue after an interruption",
+    )  # fmt: skip
     parser.add_argument("--chunk-size", type=int, default=2000, help="reviews per read/commit chunk (default 2000)")
     parser.add_argument("--lookup-threads", type=int, default=16, help="concurrent DID/DNS look-ups (default 16)")
 
@@ -110,13 +118,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"omatrust reverify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     settings = Settings()
-    engine = make_engine(url=settings.database_url)
+    if (problem := database_problem(settings.database_url, command="reverify")) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    engine = database(settings, migrate=False)
+    if args.distribute is not None:
+        return _distributed(args, options, settings.database_url, engine)
     printer = ProgressPrinter(stream=sys.stderr)
     try:
         if not options.dry_run:
-            upgrade(engine=engine)
+            migrate_database(engine)
         resolver, controllers = build_identity(settings)
-        policy = ReviewPolicy(receipt_max_age=settings.receipt_max_age_seconds, clock_skew=settings.clock_skew_seconds)
+        policy = review_policy(settings)
         report = reverify(
             engine=engine,
             resolver=resolver,
@@ -124,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             policy=policy,
             options=options,
             progress=printer,
+            payments=build_payments(settings),
         )
     except ResumeError as exc:
         printer.close()
@@ -151,6 +165,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"omatrust reverify: cannot write {args.json}: {exc}", file=sys.stderr)
             return EXIT_FAILED
     return report.exit_code()
+
+
+def _distributed(args: argparse.Namespace, options: ReverifyOptions, database_url: str, engine: Engine) -> int:
+    """``--distribute N``: the partitions run as worker jobs (service.cli.reverify_jobs)."""
+    from service.cli.reverify_jobs import distribute
+
+    try:
+        if args.distribute < 1 or options.partition is not None or options.dry_run or options.resume:
+            print("omatrust reverify: --distribute N needs N >= 1, without --partition, --dry-run or --resume",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        if not database_url.startswith("postgresql"):
+            print("omatrust reverify: --distribute needs PostgreSQL (the task queue)", file=sys.stderr)
+            return EXIT_USAGE
+        migrate_database(engine)
+        return distribute(engine=engine, options=options, count=args.distribute, json_path=args.json)
+    except SQLAlchemyError as exc:
+        print(f"omatrust reverify: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        engine.dispose()
 
 
 def summary(report: ReverifyReport) -> str:

@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from service.cli.args import database_problem, service_did
 from service.config import Settings
 from service.errors import OmaTrustError
-from service.store.engine import make_engine
-from service.workflows.reputation import DbContext, RecomputeReport, Reputation, recompute, reputation
+from service.wiring import score_context
+from service.workflows.reputation import Reputation, reputation
+from service.workflows.score_audit import RecomputeReport, recompute
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -30,14 +32,20 @@ omitted — and the global row behind the prior mean, after checking the stored 
 recompute. Output: {"recompute": {subjects, disagreements, checks, globalDifferences, priorMeanBefore,
 priorMeanAfter}, "reputation": {...}}. Review writes wait while it runs (one transaction).
 
-Reads OMATRUST_DATABASE_URL. Exit status 0, or 2 on bad usage / a database without the schema.
+Reads OMATRUST_DATABASE_URL (default ./omatrust.db, as `omatrust serve`). Exit status 0, or 2 on bad usage, a
+missing database or one without the schema.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = HELP
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("did", nargs="?", help="service DID, e.g. did:web:api.example.com (optional with --recompute)")
+    parser.add_argument(
+        "did",
+        nargs="?",
+        type=service_did,
+        help="service DID, e.g. did:web:api.example.com or did:web:localhost:4021 (optional with --recompute)",
+    )
     parser.add_argument("--explain", action="store_true", help="exact recompute with per-review contributions")
     parser.add_argument("--recompute", action="store_true", help="rebuild and check stored aggregates first")
 
@@ -74,8 +82,12 @@ def run(args: argparse.Namespace) -> int:
     if args.did is None and not args.recompute:
         print("omatrust score: a DID is required (or --recompute to rebuild every subject)", file=sys.stderr)
         return EXIT_USAGE
-    engine = make_engine(url=Settings().database_url)
-    ctx = DbContext(engine=engine)
+    settings = Settings()
+    if (problem := database_problem(settings.database_url, command="score")) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    ctx = score_context(settings)
+    engine = ctx.engine
     try:
         out: dict[str, Any] = {}
         if args.recompute:

@@ -9,6 +9,7 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.chain.indexer import ReviewIndexer
+from service.cli.erc8004 import sync_step as erc8004_sync_step
 from service.config import Settings
 from service.errors import ChainRejected, CouldNotCheck
 from service.wiring import wire
@@ -61,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     if rt.ephemeral_chain:
         print("omatrust sync: no OMATRUST_RPC_URL: syncing the embedded in-process chain (empty, ephemeral)",
               file=sys.stderr)  # fmt: skip
-    indexer = ReviewIndexer(client=rt.eas, chunk_blocks=args.chunk_blocks, confirmations=settings.confirmations)
+    indexer = ReviewIndexer(client=rt.eas, chunk_blocks=args.chunk_blocks, confirmations=rt.confirmations - 1)
     try:
         report = sync_chain(
             rt=rt, indexer=indexer, from_block=args.from_block, to_block=args.to_block, progress=_Progress()
         )
-    except (CouldNotCheck, ChainRejected) as exc:
+        erc8004_sync_step(settings=settings, rt=rt, args=args)  # ERC-8004 feedback (when registries are known)
+    except (CouldNotCheck, ChainRejected, ValueError) as exc:
         print(f"omatrust sync: {exc} (committed ranges are kept; run again to resume)", file=sys.stderr)
         return EXIT_FAILED
     except SQLAlchemyError as exc:

@@ -56,7 +56,7 @@ def did_jwk_document(*, did: str) -> DidDocument:
             raise Unsupported(Reason.UNSUPPORTED_KEY_TYPE, f"did:jwk: {exc}") from exc
         raise MalformedInput(Reason.BAD_DID, f"did:jwk: {exc}") from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedInput(Reason.BAD_DID, f"did:jwk is not base64url JSON: {exc}") from exc
+        raise MalformedInput(Reason.BAD_DID, "did:jwk is not base64url JSON") from exc
     return _single_key_document(did=did, key_id=f"{did}#0", jwk=jwk)
 
 

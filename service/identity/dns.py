@@ -21,6 +21,7 @@ from service.domain import ControllerRecord, Reason
 from service.errors import DnsFailed, MalformedInput
 from service.identity.cache import TtlCache
 from service.identity.controllers import parse_controller_records
+from service.lookup_limits import LookupLimiter
 
 RECORD_PREFIXES = ("_controllers", "_omatrust")  # current name first, then the older deployments' name
 
@@ -39,7 +40,9 @@ class ControllerResolver:
         timeout: float = 3.0,
         ttl: float = 300,
         clock: Callable[[], float] = time.time,
+        limiter: LookupLimiter | None = None,
     ) -> None:
+        self._limiter = limiter
         self._nameservers = [parse_nameserver(ns) for ns in nameservers]  # bad config fails at construction
         self._timeout = timeout
         self._resolver: dns.resolver.Resolver | None = None
@@ -52,6 +55,7 @@ class ControllerResolver:
 
         Raises:
             DnsFailed: DNS_FAILED (timeout, SERVFAIL/REFUSED from every server, no resolver configuration).
+            LookupSaturated: LOOKUP_SATURATED, too many look-ups in flight (with a ``limiter``).
             MalformedInput: BAD_FIELD_VALUE (not a valid domain name).
         """
         host = domain.strip().lower().rstrip(".")
@@ -59,7 +63,13 @@ class ControllerResolver:
             host = host.rsplit(":", 1)[0].strip("[]")
         if not host:
             raise MalformedInput(Reason.BAD_FIELD_VALUE, f"not a domain: {domain!r}")
-        return self._cache.get_or_load(host, lambda: self._query(host))
+        return self._cache.get_or_load(host, lambda: self._limited_query(host))
+
+    def _limited_query(self, host: str) -> ControllerRecord | None:
+        if self._limiter is None:
+            return self._query(host)
+        with self._limiter.slot(host=host, what="DNS look-up"):
+            return self._query(host)
 
     def forget(self) -> None:
         self._cache.clear()
@@ -86,7 +96,7 @@ class ControllerResolver:
         except dns.exception.Timeout as exc:
             raise DnsFailed(Reason.DNS_FAILED, f"{name}: timed out") from exc
         except (dns.exception.DNSException, OSError) as exc:  # NoNameservers (SERVFAIL/REFUSED), no configuration…
-            raise DnsFailed(Reason.DNS_FAILED, f"{name}: {type(exc).__name__}: {exc}") from exc
+            raise DnsFailed(Reason.DNS_FAILED, f"{name}: {type(exc).__name__}") from exc
         return [b"".join(rdata.strings).decode("utf-8", errors="replace") for rdata in answer]
 
     def _get_resolver(self) -> dns.resolver.Resolver:

@@ -62,7 +62,7 @@ def read_did_document(*, did: str, raw: bytes) -> ParsedDocument:
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedInput(Reason.DID_DOCUMENT_INVALID, f"not JSON: {exc}") from exc
+        raise MalformedInput(Reason.DID_DOCUMENT_INVALID, "not JSON") from exc
     if not isinstance(doc, dict):
         raise MalformedInput(Reason.DID_DOCUMENT_INVALID, "document is not a JSON object")
     doc_id = doc.get("id")

@@ -5,8 +5,8 @@ or a CAIP-10 ``blockchainAccountId`` into the two shapes ``VerificationKey`` hol
 ``kty``/``crv``/``x``[/``y``], or a lower-case EVM address. EC points are checked to be on their curve here, so a
 key that gets past this module can be handed to a verifier as is.
 
-Errors are ``KeyMaterialError`` (a ``ValueError``); callers map it to the reason that fits their context
-(a bad did:key is ``BAD_DID``, a bad key inside a fetched document is ``DID_DOCUMENT_INVALID``).
+Errors are ``KeyMaterialError`` (``service.errors``; also a ``ValueError``); callers map it to the reason that
+fits their context (a bad did:key is ``BAD_DID``, a bad key inside a fetched document is ``DID_DOCUMENT_INVALID``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import base58
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from service.errors import KeyMaterialError as KeyMaterialError  # raised here; re-exported for callers
+
 # multicodec codes of the public keys the x402 SDK accepts in did:key (PROTOCOLS.md §1)
 MULTICODEC_ED25519_PUB = 0xED
 MULTICODEC_SECP256K1_PUB = 0xE7
@@ -29,14 +31,6 @@ _B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 _CAIP10_EIP155_RE = re.compile(r"^eip155:[0-9]{1,32}:(0x[0-9a-fA-F]{40})$")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _EC_CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "secp256k1": ec.SECP256K1()}
-
-
-class KeyMaterialError(ValueError):
-    """Key material that cannot be used. ``unsupported`` is True for well-formed keys of a type we do not verify."""
-
-    def __init__(self, message: str, *, unsupported: bool = False) -> None:
-        super().__init__(message)
-        self.unsupported = unsupported
 
 
 def b64url_decode(value: str) -> bytes:

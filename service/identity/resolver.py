@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from service.dids import did_web_document_url, did_web_host
 from service.domain import DidDocument, Reason, VerificationKey
-from service.errors import MalformedInput, Unsupported
+from service.errors import CouldNotCheck, MalformedInput, Unsupported
 from service.identity.cache import TtlCache
 from service.identity.didkey import is_self_contained, key_for_kid, self_contained_document
 from service.identity.documents import ParsedDocument, find_key, read_did_document
@@ -35,10 +35,17 @@ class DidResolver:
         clock: Callable[[], float] = time.time,
         insecure_hosts: frozenset[str] = frozenset(),
         max_entries: int = 4096,
+        failure_ttl: float = 0.0,
     ) -> None:
         self._fetcher = fetcher
         self._insecure_hosts = frozenset(h.lower() for h in insecure_hosts)
         self._cache: TtlCache[str, ParsedDocument] = TtlCache(ttl=ttl, clock=clock, max_entries=max_entries)
+        # A did:web whose fetch could not be made (timeout, refused, saturated) is not fetched again for
+        # ``failure_ttl`` seconds: the eight proofs of one review, and every request naming a stalling host,
+        # share one failed attempt instead of each waiting out its own deadline. 0 disables it.
+        self._failure_ttl = failure_ttl
+        self._failures: TtlCache[str, CouldNotCheck] = TtlCache(ttl=max(failure_ttl, 0.0), clock=clock,
+                                                                max_entries=max_entries)  # fmt: skip
 
     def resolve_document(self, *, did: str) -> DidDocument:
         """The document of ``did`` (did:web fetched or from cache; did:key/did:jwk synthesized).
@@ -102,8 +109,19 @@ class DidResolver:
         scheme = "http" if self._is_insecure(did) else "https"
         url = did_web_document_url(did, scheme=scheme)  # raises MalformedInput(BAD_DID) before any I/O
 
+        if self._failure_ttl > 0:
+            failed, recent = self._failures.get(did)
+            if failed and recent is not None:
+                raise type(recent)(recent.reason, f"{recent.detail} (failed moments ago; not retried yet)")
+
         def load() -> ParsedDocument:
-            return read_did_document(did=did, raw=self._fetcher.fetch(url=url))
+            try:
+                raw = self._fetcher.fetch(url=url)
+            except CouldNotCheck as exc:
+                if self._failure_ttl > 0:
+                    self._failures.put(did, exc)
+                raise
+            return read_did_document(did=did, raw=raw)
 
         return self._cache.get_or_load(did, load)
 

@@ -1,13 +1,13 @@
-"""PURE x402 offer/receipt verification core: parsing, EIP-712 recovery, JWS verification, authorization and
-review binding rules, and the issuer side (signing). Takes bytes, keys and times; does no I/O.
+"""PURE x402 offer/receipt core: parsing, EIP-712 recovery, JWS verification, receipt binding, and the issuer side
+(signing). Takes bytes, keys and times; does no I/O.
 
 Typical verifier flow: :func:`parse_artifact` → :func:`recover_eip712_signer` (EIP-712) or resolve the ``kid`` and
-:func:`verify_jws` (JWS) → :func:`authorize` → :func:`check_binding` for a review; replay by ``replay_key``.
+:func:`verify_jws` (JWS); then ``service.verdicts`` decides authorization and :func:`check_binding` binds a receipt
+to a review; replay by ``replay_key``.
 """
 
 from __future__ import annotations
 
-from .authorize import authorize, service_did_for
 from .binding import check_binding, check_offer_not_expired, offer_expired
 from .canonical import canonical_json
 from .eip712 import (
@@ -38,7 +38,7 @@ from .keys import (
     private_jwk_from_secret,
     same_public_key,
 )
-from .parse import ALLOWED_JWS_ALGS, PROOF_TYPES, parse_artifact
+from .parse import ALLOWED_JWS_ALGS, PROOF_TYPES, X402_PROOF_TYPES, parse_artifact
 
 __all__ = [
     "ALLOWED_JWS_ALGS",
@@ -47,8 +47,8 @@ __all__ = [
     "PROOF_TYPES",
     "RECEIPT_DOMAIN_SEPARATOR",
     "RECEIPT_TYPEHASH",
+    "X402_PROOF_TYPES",
     "alg_for_jwk",
-    "authorize",
     "canonical_json",
     "check_binding",
     "check_offer_not_expired",
@@ -66,7 +66,6 @@ __all__ = [
     "receipt_to_wire",
     "recover_eip712_signer",
     "same_public_key",
-    "service_did_for",
     "sign_jws",
     "sign_offer_eip712",
     "sign_offer_jws",

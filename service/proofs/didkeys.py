@@ -16,7 +16,7 @@ from .encoding import b64url_decode
 from .jsonstrict import loads_strict
 from .keys import public_key_bytes, public_params
 
-# multicodec varint prefixes (PROTOCOLS.md §1): Ed25519 0xed, secp256k1 0xe7, P-256 0x1200.
+# multicodec varint prefixes of the did:key keys the x402 SDK accepts: Ed25519 0xed, secp256k1 0xe7, P-256 0x1200.
 _ED25519 = b"\xed\x01"
 _SECP256K1 = b"\xe7\x01"
 _P256 = b"\x80\x24"

@@ -32,7 +32,7 @@ RECEIPT_TYPE = (
 OFFER_DOMAIN_NAME = "x402 offer"
 RECEIPT_DOMAIN_NAME = "x402 receipt"
 DOMAIN_VERSION = "1"
-DOMAIN_CHAIN_ID = 1  # always 1, whatever the payment network (PROTOCOLS.md §1)
+DOMAIN_CHAIN_ID = 1  # always 1, whatever the payment network (the x402 offer/receipt domain fixes it)
 
 
 def _u256(value: int) -> bytes:
@@ -122,8 +122,8 @@ def recover_address(*, digest: bytes, signature: str) -> str:
     sig65 = split_signature(signature)
     try:
         public = coincurve.PublicKey.from_signature_and_message(sig65, digest, hasher=None)
-    except Exception as exc:  # coincurve raises plain Exception/ValueError for every unrecoverable case
-        raise SignatureInvalid(Reason.SIGNATURE_INVALID, f"no key recoverable from signature: {exc}") from None
+    except Exception:  # coincurve raises plain Exception/ValueError for every unrecoverable case
+        raise SignatureInvalid(Reason.SIGNATURE_INVALID, "no key recoverable from signature") from None
     return address_from_public_key(public.format(compressed=False))
 
 
@@ -131,7 +131,7 @@ def recover_eip712_signer(*, artifact: SignedArtifact) -> str:
     """Recover the checksummed address that signed an EIP-712 artifact.
 
     Recovery never "fails" on a tampered payload — it yields a different address; only comparing the result with
-    an authorized signer (:func:`service.proofs.authorize`) makes it meaningful.
+    an authorized signer (:func:`service.verdicts.authorize`) makes it meaningful.
 
     Raises:
         SignatureInvalid: not an EIP-712 artifact (UNSUPPORTED_FORMAT), the signature-form reasons of

@@ -26,6 +26,7 @@ from .eip712 import offer_digest, receipt_digest
 from .encoding import b64url_encode
 from .fields import offer_to_wire, receipt_to_wire
 from .keys import P256, SECP256K1, alg_for_jwk, private_scalar
+from .parse import X402_PROOF_TYPES
 
 PROOF_PURPOSE = "commercial-tx"
 
@@ -126,7 +127,7 @@ def proof_wrapper(*, artifact: Mapping[str, Any], kind: ArtifactKind, issued_at:
     ``issuedAt`` (when the proof was wrapped) is included only when given — this module never reads the clock.
     """
     out: dict[str, Any] = {
-        "proofType": f"x402-{kind.value}",
+        "proofType": X402_PROOF_TYPES[kind],
         "proofPurpose": PROOF_PURPOSE,
         "proofObject": dict(artifact),
         "version": 1,

@@ -74,5 +74,5 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
         return _DECODER.decode(text)
     except MalformedInput:
         raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise MalformedInput(Reason.MALFORMED_JSON, f"{what} is not valid JSON: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise MalformedInput(Reason.MALFORMED_JSON, f"{what} is not valid JSON") from None

@@ -31,7 +31,10 @@ from .encoding import b64url_decode
 from .fields import detect_kind, offer_from_wire, receipt_from_wire
 from .jsonstrict import loads_strict
 
-PROOF_TYPES: dict[str, ArtifactKind] = {"x402-offer": ArtifactKind.OFFER, "x402-receipt": ArtifactKind.RECEIPT}
+# The x402 wrapper names (the OMATrust proofType of each artifact kind). How a review treats each proof type
+# (order, purpose, binding, evidence class) is declared once in ``service.verdicts.registry``.
+X402_PROOF_TYPES: dict[ArtifactKind, str] = {ArtifactKind.OFFER: "x402-offer", ArtifactKind.RECEIPT: "x402-receipt"}
+PROOF_TYPES: dict[str, ArtifactKind] = {name: kind for kind, name in X402_PROOF_TYPES.items()}
 
 # JWS algorithms we verify. Never `none`, HMAC (HS*) or RSA; the alg must also fit the key (see jws.py).
 ALLOWED_JWS_ALGS = frozenset({"ES256", "ES256K", "EdDSA", "Ed25519"})

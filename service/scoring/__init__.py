@@ -14,9 +14,18 @@ from service.scoring.aggregate import (
     bucket_index,
     decay_term,
     empty_aggregate,
+    widen_layout,
 )
 from service.scoring.beta import beta_quantile, regularized_incomplete_beta
-from service.scoring.params import DECAY_EPOCH, DEFAULT_PARAMS, Evidence, ScoringParams, rating_to_unit
+from service.scoring.params import (
+    DECAY_EPOCH,
+    DEFAULT_PARAMS,
+    PURCHASE_EVIDENCE,
+    V1_PARAMS,
+    Evidence,
+    ScoringParams,
+    rating_to_unit,
+)
 from service.scoring.result import Contribution, ReviewCounts, TrustScore
 from service.scoring.review import ScoredReview
 from service.scoring.score import explain, global_prior_mean, score_from_aggregate, score_reviews, select_candidates
@@ -24,6 +33,8 @@ from service.scoring.score import explain, global_prior_mean, score_from_aggrega
 __all__ = [
     "DECAY_EPOCH",
     "DEFAULT_PARAMS",
+    "PURCHASE_EVIDENCE",
+    "V1_PARAMS",
     "AggregateBucket",
     "Contribution",
     "Evidence",
@@ -48,4 +59,5 @@ __all__ = [
     "score_from_aggregate",
     "score_reviews",
     "select_candidates",
+    "widen_layout",
 ]

@@ -14,18 +14,33 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from service.scoring.params import EVIDENCE_ORDER, MAX_DECAY_EXPONENT, RATINGS, Evidence, ScoringParams
 from service.scoring.review import ScoredReview
 
 N_BUCKETS = len(EVIDENCE_ORDER) * len(RATINGS)
+T = TypeVar("T")
 
 
 def bucket_index(evidence: Evidence, rating: int) -> int:
     """Position of the (evidence, rating) bucket in the aggregate's tuples."""
     return EVIDENCE_ORDER.index(evidence) * len(RATINGS) + (rating - 1)
+
+
+def widen_layout(values: Sequence[T], *, fill: T) -> tuple[T, ...]:
+    """Per-bucket values stored under an older bucket layout, in this one. Evidence classes are only ever appended
+    to ``EVIDENCE_ORDER``, so an older layout is a prefix of this one and the new classes' buckets are empty: the
+    migration is exact and needs no rebuild.
+
+    Raises:
+        ValueError: the values are not a whole number of evidence classes, or more than this layout holds.
+    """
+    if len(values) > N_BUCKETS or len(values) % len(RATINGS):
+        raise ValueError(f"{len(values)} buckets do not fit the {N_BUCKETS}-bucket layout")
+    return (*values, *([fill] * (N_BUCKETS - len(values))))
 
 
 def decay_term(*, time: int, half_life_seconds: int, decay_epoch: int) -> float:
@@ -92,7 +107,7 @@ class SubjectAggregate:
         return sum(self.counts)
 
     def buckets(self) -> tuple[AggregateBucket, ...]:
-        """All 20 buckets as rows (for persistence), in EVIDENCE_ORDER × rating order."""
+        """All buckets as rows (for persistence), in EVIDENCE_ORDER × rating order."""
         return tuple(
             AggregateBucket(evidence=e, rating=r, count=self.count(e, r), decay_sum=self.decay_sums[bucket_index(e, r)])
             for e in EVIDENCE_ORDER

@@ -33,10 +33,24 @@ class Evidence(StrEnum):
     UNAUTHORIZED = "unauthorized"
     OFFER_ONLY = "offer-only"
     NONE = "none"
+    # Added with params v2 (payment-backed reviews):
+    PAYMENT_BACKED = "payment-backed"  # a verified purchase whose payment was seen settled on its network
+    TX_INTERACTION = "tx-interaction"  # a successful transaction from the reviewer to an address of the subject
 
 
-# Fixed order used for the aggregate's buckets; never reorder (persisted data is keyed by value, but keep stable).
-EVIDENCE_ORDER: tuple[Evidence, ...] = (Evidence.VERIFIED, Evidence.UNAUTHORIZED, Evidence.OFFER_ONLY, Evidence.NONE)
+# Fixed order of the aggregate's buckets. Never reorder: stored aggregates are positional. New classes are
+# APPENDED, so a stored aggregate of an older layout is this layout's prefix with the new buckets empty
+# (``aggregate.widen_layout``) — exact, with no rebuild.
+EVIDENCE_ORDER: tuple[Evidence, ...] = (
+    Evidence.VERIFIED,
+    Evidence.UNAUTHORIZED,
+    Evidence.OFFER_ONLY,
+    Evidence.NONE,
+    Evidence.PAYMENT_BACKED,
+    Evidence.TX_INTERACTION,
+)
+# Verified purchases: never capped, and the only evidence the global prior mean is taken from.
+PURCHASE_EVIDENCE: frozenset[Evidence] = frozenset({Evidence.PAYMENT_BACKED, Evidence.VERIFIED})
 RATINGS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
@@ -54,9 +68,12 @@ class ScoringParams:
             (e.g. ``lower90 <= score`` needs ``prior_strength * prior_mean_min >= 0.05``).
     """
 
-    version: str = "v1"
+    version: str = "v2"
     # λ per evidence class: the weight of a fresh review of that class, in "verified purchases".
+    # Ladder (v2): payment-backed > verified > tx-interaction > offer-only > unauthorized = none.
+    weight_payment_backed: float = 1.5
     weight_verified: float = 1.0
+    weight_tx_interaction: float = 0.75
     weight_unauthorized: float = 0.25
     weight_offer_only: float = 0.5
     weight_none: float = 0.25
@@ -81,13 +98,18 @@ class ScoringParams:
     max_movers: int = 5
     candidates_per_bucket: int = 5
     decay_epoch: int = DECAY_EPOCH
+    # ERC-8004 on-chain feedback (docs/erc8004.md) is a separate evidence stream shown beside the score. Its weight
+    # in the score: 0 = off, the only value this version supports (a future version that uses it changes ``version``).
+    erc8004_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.version:
             raise ValueError("version must be non-empty")
         if not (math.isfinite(self.weight_verified) and self.weight_verified > 0):
             raise ValueError("weight_verified must be > 0")
-        for name in ("weight_unauthorized", "weight_offer_only", "weight_none"):
+        if not (math.isfinite(self.weight_payment_backed) and self.weight_payment_backed >= self.weight_verified):
+            raise ValueError("weight_payment_backed must be >= weight_verified")
+        for name in ("weight_tx_interaction", "weight_unauthorized", "weight_offer_only", "weight_none"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 <= value <= self.weight_verified):
                 raise ValueError(f"{name} must be in [0, weight_verified]")
@@ -111,14 +133,20 @@ class ScoringParams:
             raise ValueError("unverified_floor_reviews must be >= 0")
         if not (0.0 < self.dominance_share < 1.0) or self.dominance_min_reviewers < 1:
             raise ValueError("dominance_share must be in (0, 1) and dominance_min_reviewers >= 1")
+        if self.erc8004_weight != 0.0:
+            raise ValueError("erc8004_weight must be 0 (off) in this version: ERC-8004 feedback is not scored")
         if self.max_movers < 0 or self.candidates_per_bucket < self.max_movers:
             raise ValueError("need 0 <= max_movers <= candidates_per_bucket")
 
     def weight(self, evidence: Evidence) -> float:
         """λ for an evidence class."""
         match evidence:
+            case Evidence.PAYMENT_BACKED:
+                return self.weight_payment_backed
             case Evidence.VERIFIED:
                 return self.weight_verified
+            case Evidence.TX_INTERACTION:
+                return self.weight_tx_interaction
             case Evidence.UNAUTHORIZED:
                 return self.weight_unauthorized
             case Evidence.OFFER_ONLY:
@@ -136,3 +164,6 @@ class ScoringParams:
 
 
 DEFAULT_PARAMS = ScoringParams()
+# The first parameter set (before payment-backed and tx-interaction evidence existed). Scores of reviews without
+# those classes are identical under v1 and v2; v1 gives the new classes the weights of their nearest v1 class.
+V1_PARAMS = ScoringParams(version="v1", weight_payment_backed=1.0, weight_tx_interaction=0.5)

@@ -87,6 +87,11 @@ class TrustScore:
     top_reviewer_share: float | None
     reviewer_dominates: bool
     top_movers: tuple[Contribution, ...]
+    # Weight of the payment-backed reviews (after decay), and the largest single payer's share of it: one payer
+    # holding most of the payment-backed weight (e.g. a merchant paying itself from one wallet) shows here.
+    # None as for ``top_reviewer_share`` (and when there is no payment-backed weight).
+    payment_backed_weight: float = 0.0
+    top_payer_share: float | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready dict with camelCase keys (floats unrounded; presentation rounds)."""
@@ -113,5 +118,7 @@ class TrustScore:
             "lastReviewAt": self.last_review_at,
             "topReviewerShare": self.top_reviewer_share,
             "reviewerDominates": self.reviewer_dominates,
+            "paymentBackedWeight": self.payment_backed_weight,
+            "topPayerShare": self.top_payer_share,
             "topMovers": [m.to_wire() for m in self.top_movers],
         }

@@ -18,6 +18,7 @@ from service.scoring.beta import beta_quantile
 from service.scoring.params import (
     EVIDENCE_ORDER,
     MAX_DECAY_EXPONENT,
+    PURCHASE_EVIDENCE,
     RATINGS,
     Evidence,
     ScoringParams,
@@ -91,7 +92,7 @@ def _contribution(
 ) -> Contribution:
     evidence_weight = params.weight(review.evidence)
     decay = _decay(time=review.time, as_of=as_of, params=params)
-    scale = 1.0 if review.evidence is Evidence.VERIFIED else post.cap_scale
+    scale = 1.0 if review.evidence in PURCHASE_EVIDENCE else post.cap_scale
     weight = 0.0 if review.superseded else evidence_weight * decay * scale
     return Contribution(
         review_id=review.review_id,
@@ -126,14 +127,20 @@ def _result(
     histogram_unverified: tuple[int, ...],
     last_review_at: int | None,
     live_contributions: Sequence[Contribution] | None,
+    payment_backed_weight: float,
 ) -> TrustScore:
     n = post.n
     total = post.alpha + post.beta
     top_share: float | None = None
+    top_payer: float | None = None
     movers: tuple[Contribution, ...] = ()
     if live_contributions is not None:
         if n > 0 and live_contributions:
             top_share = max(c.weight for c in live_contributions) / n
+        # payer == attester for every payment-backed review (receipt binding), and one live review per attester.
+        paid = [c.weight for c in live_contributions if c.evidence is Evidence.PAYMENT_BACKED]
+        if payment_backed_weight > 0 and paid:
+            top_payer = max(paid) / payment_backed_weight
         movers = tuple(sorted((c for c in live_contributions if c.contribution != 0.0), key=_mover_key))
         movers = movers[: params.max_movers]
     return TrustScore(
@@ -159,6 +166,8 @@ def _result(
             and counts.live >= params.dominance_min_reviewers
         ),
         top_movers=movers,
+        payment_backed_weight=payment_backed_weight,
+        top_payer_share=top_payer,
     )
 
 
@@ -193,14 +202,17 @@ def _full(
     as_of = now if last is None else max(now, last)
     live = [r for r in reviews if not r.superseded]
     parts: dict[bool, tuple[list[float], list[float], list[float]]] = {True: ([], [], []), False: ([], [], [])}
+    paid: list[float] = []
     for r in live:
         w = params.weight(r.evidence) * _decay(time=r.time, as_of=as_of, params=params)
+        if r.evidence is Evidence.PAYMENT_BACKED:
+            paid.append(w)
         unit = rating_to_unit(r.rating)
-        weights, pos, neg = parts[r.evidence is Evidence.VERIFIED]
+        weights, pos, neg = parts[r.evidence in PURCHASE_EVIDENCE]
         weights.append(w)
         pos.append(w * unit)
         neg.append(w * (1.0 - unit))
-    n_verified = sum(1 for r in live if r.evidence is Evidence.VERIFIED)
+    n_verified = sum(1 for r in live if r.evidence in PURCHASE_EVIDENCE)
     totals = _Totals(
         verified=math.fsum(parts[True][0]),
         verified_pos=math.fsum(parts[True][1]),
@@ -219,7 +231,7 @@ def _full(
     hist_v = [0] * 5
     hist_u = [0] * 5
     for r in live:
-        (hist_v if r.evidence is Evidence.VERIFIED else hist_u)[r.rating - 1] += 1
+        (hist_v if r.evidence in PURCHASE_EVIDENCE else hist_u)[r.rating - 1] += 1
     counts = ReviewCounts(
         total=len(reviews),
         live=len(live),
@@ -237,6 +249,7 @@ def _full(
         histogram_unverified=tuple(hist_u),
         last_review_at=last,
         live_contributions=live_c,
+        payment_backed_weight=math.fsum(paid),
     )
     return as_of, post, live_c, dead_c, result
 
@@ -329,9 +342,12 @@ def score_from_aggregate(
     groups: dict[bool, tuple[list[float], list[float], list[float]]] = {True: ([], [], []), False: ([], [], [])}
     hist_v = [0] * 5
     hist_u = [0] * 5
+    paid: list[float] = []
     for evidence in EVIDENCE_ORDER:
         scale = params.weight(evidence) * factor
-        verified = evidence is Evidence.VERIFIED
+        if evidence is Evidence.PAYMENT_BACKED:
+            paid.extend(scale * agg.decay_sum(evidence, rating) for rating in RATINGS)
+        verified = evidence in PURCHASE_EVIDENCE
         weights, pos, neg = groups[verified]
         for rating in RATINGS:
             w = scale * agg.decay_sum(evidence, rating)
@@ -375,6 +391,7 @@ def score_from_aggregate(
         histogram_unverified=tuple(hist_u),
         last_review_at=agg.last_review_at,
         live_contributions=live_c,
+        payment_backed_weight=math.fsum(paid),
     )
 
 
@@ -387,7 +404,9 @@ def global_prior_mean(*, agg: SubjectAggregate, params: ScoringParams) -> float:
         ValueError: the aggregate's half-life/epoch differ from ``params``.
     """
     check_units(agg=agg, params=params)
-    sums = [agg.decay_sum(Evidence.VERIFIED, r) for r in RATINGS]
+    # λ-weighted: a payment-backed review counts for more than a verified one, as in the score itself (with only
+    # verified reviews λ cancels out).
+    sums = [math.fsum(params.weight(e) * agg.decay_sum(e, r) for e in sorted(PURCHASE_EVIDENCE)) for r in RATINGS]
     total = math.fsum(sums)
     if total <= 0.0:
         return params.prior_mean_fallback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from service.store.tables import SubjectAggregateRow
 
@@ -28,7 +28,3 @@ def save(session: Session, *, subject_normalized: str, state: dict[str, Any], re
         row.state, row.review_count, row.updated_at = state, review_count, now
     session.add(row)
 
-
-def all_aggregates(session: Session, *, limit: int, offset: int = 0) -> list[SubjectAggregateRow]:
-    stmt = select(SubjectAggregateRow).order_by(col(SubjectAggregateRow.subject_normalized)).offset(offset).limit(limit)
-    return list(session.exec(stmt))

@@ -307,11 +307,6 @@ def run_checkpoint(row: ReverifyRunRow) -> ReviewKey | None:
 # ---- chain sync ---------------------------------------------------------------------------------------------------
 
 
-def indexer_checkpoint(session: Session, *, name: str) -> int | None:
-    row = session.get(IndexerProgressRow, name)
-    return None if row is None else int(row.last_block)
-
-
 def advance_indexer_checkpoint(session: Session, *, name: str, block: int, now: int) -> None:
     """Set the checkpoint to ``block`` unless it is already further (a re-scan from an older block never moves it
     back)."""

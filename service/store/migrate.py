@@ -9,6 +9,12 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name``: the task queue's objects (``procrastinate_*``, migration 0004) are installed from
+    Procrastinate's own schema and not modelled in ``service.store.tables``; comparisons leave them out."""
+    return not (name or "").startswith("procrastinate_")
+
+
 def alembic_config(*, url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(files("service.store") / "migrations"))

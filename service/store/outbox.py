@@ -4,6 +4,7 @@ terminal states sticky) is implemented on top of these in ``service.workflows.ou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -29,18 +30,24 @@ def count_by_state(session: Session, *, state: str) -> int:
     return int(session.exec(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == state)).one())
 
 
-def pending_due(session: Session, *, limit: int, now: int) -> list[OutboxRow]:
+def _of_digits(digits: Sequence[str] | None) -> list[Any]:
+    """Filter on the attester's last hex digit (a relayer key's share of attesters; None → every attester)."""
+    return [] if digits is None else [func.substr(OutboxRow.attester, 42, 1).in_(list(digits))]
+
+
+def pending_due(session: Session, *, limit: int, now: int, digits: Sequence[str] | None = None) -> list[OutboxRow]:
     stmt = (
         select(OutboxRow)
-        .where(OutboxRow.state == "pending", col(OutboxRow.next_attempt_at) <= now)
+        .where(OutboxRow.state == "pending", col(OutboxRow.next_attempt_at) <= now, *_of_digits(digits))
         .order_by(col(OutboxRow.id))
         .limit(limit)
     )
     return list(session.exec(stmt))
 
 
-def in_state(session: Session, *, state: str) -> list[OutboxRow]:
-    return list(session.exec(select(OutboxRow).where(OutboxRow.state == state).order_by(col(OutboxRow.id))))
+def in_state(session: Session, *, state: str, digits: Sequence[str] | None = None) -> list[OutboxRow]:
+    stmt = select(OutboxRow).where(OutboxRow.state == state, *_of_digits(digits)).order_by(col(OutboxRow.id))
+    return list(session.exec(stmt))
 
 
 def rows_by_id(session: Session, *, ids: Sequence[int]) -> list[OutboxRow]:
@@ -59,6 +66,17 @@ def next_inflight_nonce(session: Session, *, attester: str) -> int | None:
     nonces = session.exec(
         select(OutboxRow.nonce).where(
             OutboxRow.attester == attester, col(OutboxRow.state).in_(("pending", "submitted"))
+        )
+    ).all()
+    return max(int(n) for n in nonces) + 1 if nonces else None
+
+
+def next_own_nonce(session: Session, *, attester: str) -> int | None:
+    """One past the highest EAS nonce of the attester's requests this service accepted and has not failed
+    (pending, submitted or confirmed): the next nonce as far as our own publishing knows."""
+    nonces = session.exec(
+        select(OutboxRow.nonce).where(
+            OutboxRow.attester == attester, col(OutboxRow.state).in_(("pending", "submitted", "confirmed"))
         )
     ).all()
     return max(int(n) for n in nonces) + 1 if nonces else None

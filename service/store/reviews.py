@@ -7,19 +7,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
+from service.errors import BadCursor
+from service.errors import ReceiptAlreadyClaimed as ReceiptAlreadyClaimed  # raised here; re-exported for callers
+from service.storable import unstorable
 from service.store.tables import ProofRow, ReceiptClaimRow, ReviewRow
-
-
-class ReceiptAlreadyClaimed(Exception):
-    """A receipt (by replay key) already backs another live review."""
-
-    def __init__(self, replay_key: str, review_id: str) -> None:
-        super().__init__(f"receipt {replay_key} already backs review {review_id}")
-        self.replay_key = replay_key
-        self.review_id = review_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +97,15 @@ def _encode_cursor(row: ReviewRow) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
-    """Raises ValueError on anything but a cursor this module produced."""
-    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    value = json.loads(raw)
+    """Raises BadCursor on anything but a cursor this module produced."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError as exc:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise BadCursor() from exc
     if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)):
-        raise ValueError("bad cursor")
+        raise BadCursor()
+    if unstorable(value) is not None:  # e.g. 2**70 or a NUL: checked here, before it reaches SQL
+        raise BadCursor()
     return value[0], value[1]
 
 
@@ -119,15 +117,18 @@ def list_reviews(
     include_superseded: bool,
     cursor: str | None,
     limit: int,
+    evidence: str | None = None,
 ) -> Page:
-    """Newest first, keyset-paginated on (review_time, id).
+    """Newest first, keyset-paginated on (review_time, id); ``evidence`` keeps one scoring evidence class.
 
     Raises:
-        ValueError: ``cursor`` is not one this module produced.
+        BadCursor: ``cursor`` is not one this module produced.
     """
     stmt = select(ReviewRow).where(ReviewRow.subject_normalized == subject_normalized)
     if verified is not None:
         stmt = stmt.where(ReviewRow.verified_purchase == verified)
+    if evidence is not None:
+        stmt = stmt.where(ReviewRow.evidence == evidence)
     if not include_superseded:
         stmt = stmt.where(col(ReviewRow.superseded_by).is_(None))
     if cursor:
@@ -140,3 +141,13 @@ def list_reviews(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows=rows, next_cursor=_encode_cursor(rows[-1]) if more and rows else None)
+
+
+def evidence_counts(session: Session, *, subject_normalized: str) -> dict[str, int]:
+    """Live reviews of a subject per evidence class (for the page's filter)."""
+    stmt = (
+        select(ReviewRow.evidence, func.count())
+        .where(ReviewRow.subject_normalized == subject_normalized, col(ReviewRow.superseded_by).is_(None))
+        .group_by(ReviewRow.evidence)
+    )
+    return {str(evidence): int(n) for evidence, n in session.exec(stmt)}

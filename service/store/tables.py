@@ -22,6 +22,11 @@ class ReviewRow(SQLModel, table=True):
             "ix_reviews_bucket", "subject_normalized", "evidence", "rating_value", "review_time", "id",
             sqlite_where=text("superseded_by IS NULL"), postgresql_where=text("superseded_by IS NULL"),
         ),
+        # One live review per (attester, normalized subject), whatever path wrote it (migration 0002).
+        Index(
+            "ux_reviews_live", "attester", "subject_normalized", unique=True,
+            sqlite_where=text("superseded_by IS NULL"), postgresql_where=text("superseded_by IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -45,6 +50,9 @@ class ReviewRow(SQLModel, table=True):
     # Why a review found on chain never counts as a verified purchase although it is stored (e.g.
     # "recipient-mismatch": its EAS recipient is not the DID Address of its subject). None for normal reviews.
     problem: str | None = Field(default=None, max_length=64)
+    # Chain identity of the attestation (chains.id) and the block it is in (migration 0003; see docs/chain.md).
+    chain_ref: int | None = Field(default=None, foreign_key="chains.id")
+    attestation_block: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class ProofRow(SQLModel, table=True):
@@ -63,13 +71,16 @@ class ProofRow(SQLModel, table=True):
     format: str | None = Field(default=None, max_length=8)
     signature_valid: bool = False
     signer: str | None = Field(default=None, max_length=512)
-    tier: str | None = Field(default=None, max_length=16)
+    tier: str | None = Field(default=None, max_length=32)  # 32: "controller-witness" (migration 0006)
     replay_key: str | None = Field(default=None, max_length=66, index=True)
     bound: bool = False  # receipt binding (subject, payer, freshness) held
     issued_at: int | None = Field(default=None, sa_column=Column(BigInteger))
     checked_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     evidence_hash: str | None = Field(default=None, max_length=64)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # Receipt proofs naming a transaction: the payment verdict (PaymentCheck.to_json) and its status (migration 0005).
+    payment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    payment_status: str | None = Field(default=None, max_length=16, index=True)
 
 
 class ReceiptClaimRow(SQLModel, table=True):
@@ -87,7 +98,10 @@ class OutboxRow(SQLModel, table=True):
     """A publish request. ``content_key`` makes enqueueing idempotent; ``tx_hash`` is written before waiting."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_attester", "attester"),  # migration 0004: the next nonce of an attester, on every submit
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     content_key: str = Field(max_length=66, unique=True)
@@ -108,6 +122,11 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Chain identity (chains.id) the item is published on, the hash of the block that carried it (reorg checks),
+    # and its publishing history: [{"at", "event", "txHash"?, "uid"?, "block"?, "detail"?}] (migration 0003).
+    chain_ref: int | None = Field(default=None, foreign_key="chains.id")
+    block_hash: str | None = Field(default=None, max_length=66)
+    history: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class DidSnapshotRow(SQLModel, table=True):
@@ -128,6 +147,32 @@ class IndexerProgressRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     last_block: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chain_ref: int | None = Field(default=None, foreign_key="chains.id")  # migration 0003
+    block_hash: str | None = Field(default=None, max_length=66)  # hash of ``last_block`` when it was stored
+
+
+class ChainRow(SQLModel, table=True):
+    """One chain identity the store refers to: chain id, genesis block hash, EAS address (migration 0003)."""
+
+    __tablename__ = "chains"
+    __table_args__ = (UniqueConstraint("chain_id", "genesis_hash", "eas_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chain_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    genesis_hash: str = Field(max_length=66)
+    eas_address: str = Field(max_length=42)
+    first_seen_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class IndexedBlockRow(SQLModel, table=True):
+    """Hashes of the recent blocks an indexer has read (``name`` as in indexer_progress): a reorg shows as a stored
+    hash the chain no longer has at that height (migration 0003)."""
+
+    __tablename__ = "indexer_blocks"
+
+    name: str = Field(primary_key=True, max_length=64)
+    block_number: int = Field(primary_key=True, sa_type=BigInteger)
+    block_hash: str = Field(max_length=66)
 
 
 class OutcomeHistoryRow(SQLModel, table=True):
@@ -218,3 +263,120 @@ class ChainRejectRow(SQLModel, table=True):
     reason: str = Field(max_length=64)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
     seen_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class OmatrustAttestationRow(SQLModel, table=True):
+    """An OMATrust attestation other than a User Review (Key Binding, Controller Witness, Linked Identifier, User
+    Review Response), indexed from chain under an anchored schema UID (current or prior). ``status``: ``valid``,
+    ``rejected`` (undecodable: ``reason`` says why) or, for responses, ``authorized`` / ``unauthorized``.
+    ``revocation_time`` is kept up to date from ``Revoked`` events (0: not revoked)."""
+
+    __tablename__ = "omatrust_attestations"
+    __table_args__ = (
+        Index("ix_omatrust_attestations_subject", "kind", "subject_key"),
+        Index("ix_omatrust_attestations_ref", "ref_uid"),
+    )
+
+    uid: str = Field(primary_key=True, max_length=66)
+    schema_uid: str = Field(max_length=66)
+    kind: str = Field(max_length=32)
+    attester: str = Field(max_length=42)
+    recipient: str = Field(max_length=42)
+    subject: str = Field(default="", max_length=512)
+    subject_key: str = Field(default="", max_length=512)
+    ref_uid: str = Field(default="", max_length=66)
+    attestation_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revocation_time: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    block_hash: str = Field(default="", max_length=66)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    seen_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+# --- ERC-8004 (migration 0007): agents, their on-chain feedback, responses (service.workflows.erc8004_sync) -------
+class Erc8004AgentRow(SQLModel, table=True):
+    """An agent of an Identity Registry seen in feedback, and what its registration file maps it to. ``status``
+    ``mapped`` (``service_dids`` non-empty) or ``unmapped`` with a ``reason`` — kept and reported, never dropped."""
+
+    __tablename__ = "erc8004_agents"
+
+    chain_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    registry_address: str = Field(primary_key=True, max_length=42)  # identity registry, lower-case
+    agent_id: str = Field(primary_key=True, max_length=78)  # uint256 as decimal text
+    identity_address: str = Field(default="", max_length=42)  # its Identity Registry (the agentRegistry address)
+    owner: str | None = Field(default=None, max_length=42)
+    wallet: str | None = Field(default=None, max_length=42)
+    token_uri: str = Field(default="", sa_column=Column(Text, nullable=False))
+    service_dids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    wallets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    checked_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Erc8004ServiceRow(SQLModel, table=True):
+    """Agent → service DID (normalized), one row per mapping: the reputation read finds a service's agents here."""
+
+    __tablename__ = "erc8004_agent_services"
+
+    did_normalized: str = Field(primary_key=True, max_length=512)
+    chain_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    registry_address: str = Field(primary_key=True, max_length=42)
+    agent_id: str = Field(primary_key=True, max_length=78)
+
+
+class Erc8004FeedbackRow(SQLModel, table=True):
+    """One ``NewFeedback`` (``registry`` = the Reputation Registry), its verification and its revocation."""
+
+    __tablename__ = "erc8004_feedback"
+    __table_args__ = (
+        Index("ix_erc8004_feedback_agent", "chain_id", "registry_address", "agent_id"),
+        Index("ix_erc8004_feedback_block", "chain_id", "registry_address", "block_number"),
+    )
+
+    chain_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    registry_address: str = Field(primary_key=True, max_length=42)
+    agent_id: str = Field(primary_key=True, max_length=78)
+    client: str = Field(primary_key=True, max_length=42)
+    feedback_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    value: str = Field(max_length=48)  # int128 as decimal text
+    value_decimals: int
+    tag1: str = Field(default="", sa_column=Column(Text, nullable=False))
+    tag2: str = Field(default="", sa_column=Column(Text, nullable=False))
+    endpoint: str = Field(default="", sa_column=Column(Text, nullable=False))
+    feedback_uri: str = Field(default="", sa_column=Column(Text, nullable=False))
+    feedback_hash: str = Field(max_length=66)
+    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    block_hash: str = Field(max_length=66)
+    tx_hash: str = Field(max_length=66)
+    log_index: int
+    revoked_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    self_feedback: bool = False
+    payment_network: str | None = Field(default=None, max_length=64)
+    payment_tx: str | None = Field(default=None, max_length=66)
+    seen_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Erc8004ResponseRow(SQLModel, table=True):
+    """One ``ResponseAppended`` (kept for audit; not part of any score)."""
+
+    __tablename__ = "erc8004_responses"
+
+    chain_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    registry_address: str = Field(primary_key=True, max_length=42)
+    tx_hash: str = Field(primary_key=True, max_length=66)
+    log_index: int = Field(primary_key=True)
+    agent_id: str = Field(max_length=78)
+    client: str = Field(max_length=42)
+    feedback_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    responder: str = Field(max_length=42)
+    response_uri: str = Field(default="", sa_column=Column(Text, nullable=False))
+    response_hash: str = Field(max_length=66)
+    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,10 +1,17 @@
-"""``OutboxRepository`` (service.chain.outbox) over SQL. Every method commits before it returns."""
+"""``OutboxRepository`` (service.chain.outbox) over SQL. Every method commits before it returns.
+
+Every row records the chain it is published on (``chain_ref``) and its history (submitted, landed, confirmed,
+reorged, released, failed: one entry each). An item that fails for good withdraws its review (``on_failed``:
+not live, see service.workflows.withdraw).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from service.chain.outbox import OutboxItem
 from service.chain.publisher import DelegatedRequest
@@ -12,7 +19,7 @@ from service.domain import Reason
 from service.errors import MalformedInput
 from service.store.engine import session_scope
 from service.store.outbox import TERMINAL, in_state, pending_due, rows_by_id, set_review_uid
-from service.store.tables import OutboxRow
+from service.store.tables import OutboxRow, ReviewRow
 
 
 def _item(row: OutboxRow) -> OutboxItem:
@@ -27,13 +34,37 @@ def _item(row: OutboxRow) -> OutboxItem:
         signature=bytes.fromhex(row.signature.removeprefix("0x")),
     )
     return OutboxItem(
-        id=row.id, request=request, attempts=row.attempts, tx_hash=row.tx_hash, submitted_block=row.submitted_block
+        id=row.id,
+        request=request,
+        attempts=row.attempts,
+        tx_hash=row.tx_hash,
+        submitted_block=row.submitted_block,
+        uid=row.uid,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        reorgs=sum(1 for event in row.history or [] if event.get("event") == "reorged"),
     )
 
 
+def _note(row: OutboxRow, now: int, event: str, **fields: Any) -> None:
+    row.history = [*(row.history or []), {"at": now, "event": event, **{k: v for k, v in fields.items() if v}}]
+
+
 class SqlOutbox:
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        chain_ref: int | None = None,
+        on_failed: Callable[[Session, str, int], object] | None = None,
+        digits: Sequence[str] | None = None,
+    ) -> None:
         self.engine = engine
+        # Only attesters whose address ends in one of these hex digits: one relayer key's share when several
+        # publish in parallel (service.store.jobqueue.slot_digits); None → every attester.
+        self.digits = tuple(digits) if digits is not None else None
+        self.chain_ref = chain_ref
+        self.on_failed = on_failed  # (session, review id, now): withdraw the review in the same transaction
 
     def _items(self, rows: list[OutboxRow], now: int) -> list[OutboxItem]:
         items, broken = [], []
@@ -49,12 +80,12 @@ class SqlOutbox:
 
     def claim_pending(self, *, limit: int, now: int) -> Sequence[OutboxItem]:
         with session_scope(self.engine) as session:
-            rows = pending_due(session, limit=limit, now=now)
+            rows = pending_due(session, limit=limit, now=now, digits=self.digits)
         return self._items(rows, now)
 
     def list_submitted(self) -> Sequence[OutboxItem]:
         with session_scope(self.engine) as session:
-            rows = in_state(session, state="submitted")
+            rows = in_state(session, state="submitted", digits=self.digits)
         return self._items(rows, 0)
 
     def mark_submitted(self, *, item_ids: Sequence[int], tx_hash: str, submitted_block: int, now: int) -> None:
@@ -63,19 +94,65 @@ class SqlOutbox:
                 if row.state != "pending":
                     continue
                 row.state, row.tx_hash, row.attempts, row.updated_at = "submitted", tx_hash, row.attempts + 1, now
+                row.chain_ref = self.chain_ref
                 if row.submitted_block is None:
                     row.submitted_block = submitted_block
+                _note(row, now, "submitted", txHash=tx_hash)
                 session.add(row)
 
-    def mark_confirmed(self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int) -> None:
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
+        with session_scope(self.engine) as session:
+            for row in rows_by_id(session, ids=[item_id]):
+                if row.state != "submitted" or (row.uid, row.block_hash) == (uid.lower(), block_hash):
+                    continue
+                row.uid, row.tx_hash, row.block_number, row.block_hash = uid.lower(), tx_hash, block_number, block_hash
+                row.updated_at = now
+                _note(row, now, "landed", txHash=tx_hash, uid=uid.lower(), block=block_number)
+                session.add(row)
+
+    def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
+        with session_scope(self.engine) as session:
+            for row in rows_by_id(session, ids=[item_id]):
+                if row.state not in ("submitted", "confirmed"):
+                    continue
+                _note(row, now, "reorged", txHash=row.tx_hash, uid=row.uid, block=row.block_number, detail=detail)
+                row.state, row.tx_hash, row.uid, row.block_number, row.block_hash = "pending", None, None, None, None
+                row.next_attempt_at, row.last_error, row.updated_at = now, detail[:1000], now
+                session.add(row)
+                review = session.get(ReviewRow, row.review_id, with_for_update=True)
+                if review is not None and review.attestation_uid is not None:
+                    review.attestation_uid, review.chain_ref, review.attestation_block = None, None, None
+                    session.add(review)
+
+    def list_confirmed_since(self, *, block: int) -> Sequence[OutboxItem]:
+        with session_scope(self.engine) as session:
+            stmt = (
+                select(OutboxRow)
+                .where(OutboxRow.state == "confirmed", col(OutboxRow.block_number) >= block)
+                .order_by(col(OutboxRow.id))
+            )
+            rows = list(session.exec(stmt))
+        return self._items(rows, 0)
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None:
         with session_scope(self.engine) as session:
             for row in rows_by_id(session, ids=[item_id]):
                 if row.state == "confirmed":
                     continue
                 row.state, row.uid, row.tx_hash, row.block_number = "confirmed", uid.lower(), tx_hash, block_number
-                row.updated_at, row.last_error = now, None
+                row.updated_at, row.last_error, row.block_hash = now, None, block_hash
+                row.chain_ref = self.chain_ref
+                _note(row, now, "confirmed", txHash=tx_hash, uid=uid.lower(), block=block_number)
                 session.add(row)
                 set_review_uid(session, review_id=row.review_id, uid=uid.lower())
+                review = session.get(ReviewRow, row.review_id)
+                if review is not None:
+                    review.chain_ref, review.attestation_block = self.chain_ref, block_number
+                    session.add(review)
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
         with session_scope(self.engine) as session:
@@ -83,13 +160,17 @@ class SqlOutbox:
                 if row.state in TERMINAL:
                     continue
                 row.state, row.last_error, row.updated_at = "failed", f"{reason.value}: {detail}"[:1000], now
+                _note(row, now, "failed", detail=f"{reason.value}: {detail}"[:300])
                 session.add(row)
+                if self.on_failed is not None:
+                    self.on_failed(session, row.review_id, now)
 
     def release(self, *, item_ids: Sequence[int], retry_at: int, detail: str, now: int) -> None:
         with session_scope(self.engine) as session:
             for row in rows_by_id(session, ids=item_ids):
                 if row.state != "submitted":
                     continue
+                _note(row, now, "released", txHash=row.tx_hash, detail=detail[:300])
                 row.state, row.tx_hash, row.next_attempt_at = "pending", None, retry_at
                 row.last_error, row.updated_at = detail[:1000], now
                 session.add(row)

@@ -8,19 +8,45 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
+from sqlmodel import Session
+
+from service.chain.eas import EasClient
 from service.chain.publisher import Publisher, PublishReport
 from service.workflows.outbox import SqlOutbox
 from service.workflows.runtime import Runtime
+from service.workflows.withdraw import withdraw_review
 
 log = logging.getLogger(__name__)
 
 
+def _withdrawer(rt: Runtime) -> Callable[[Session, str, int], object]:
+    """A review whose attestation cannot land is withdrawn (not live) in the transaction that fails its item."""
+
+    def withdraw(session: Session, review_id: str, now: int) -> object:
+        return withdraw_review(session, rt=rt, review_id=review_id, now=now)
+
+    return withdraw
+
+
+def build_publisher(
+    *, rt: Runtime, client: EasClient | None = None, digits: Sequence[str] | None = None, batch_size: int = 20
+) -> Publisher:
+    """The publisher of one relayer key (``client``, default ``rt.eas``) over the SQL outbox, restricted to that
+    key's share of attesters (``digits``, see ``SqlOutbox``) when several keys publish in parallel."""
+    return Publisher(
+        client=client or rt.eas,
+        outbox=SqlOutbox(engine=rt.engine, chain_ref=rt.chain_ref, on_failed=_withdrawer(rt), digits=digits),
+        clock=rt.clock,
+        batch_size=batch_size,
+        confirmations=rt.confirmations,
+    )
+
+
 class PublishLoop:
     def __init__(self, *, rt: Runtime, batch_size: int = 20, interval: float = 0.5) -> None:
-        self.publisher = Publisher(
-            client=rt.eas, outbox=SqlOutbox(engine=rt.engine), clock=rt.clock, batch_size=batch_size
-        )
+        self.publisher = build_publisher(rt=rt, batch_size=batch_size)
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

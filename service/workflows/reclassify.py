@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from service.scoring import Evidence, aggregate_add, aggregate_remove
+from service.errors import StaleAggregate
+from service.scoring import DEFAULT_PARAMS, Evidence, ScoringParams, aggregate_add, aggregate_remove
 from service.store.aggregates import load_for_update, save
 from service.store.tables import ReviewRow
 from service.workflows.aggregates import (
@@ -27,10 +28,12 @@ from service.workflows.aggregates import (
 log = logging.getLogger(__name__)
 
 
-def reclassify(session: Session, *, changes: Sequence[tuple[ReviewRow, str]], now: int) -> list[str]:
+def reclassify(
+    session: Session, *, changes: Sequence[tuple[ReviewRow, str]], now: int, params: ScoringParams = DEFAULT_PARAMS
+) -> list[str]:
     """For each (current row, new evidence class): move a live review to its new bucket, in the caller's
     transaction (rows are not modified here). Returns the subjects whose stored aggregate was inconsistent with
-    their reviews (left untouched: recompute them from the reviews)."""
+    their reviews or stored under other scoring units (left untouched: recompute them from the reviews)."""
     by_subject: dict[str, list[tuple[ReviewRow, str]]] = defaultdict(list)
     for row, evidence in changes:
         if row.superseded_by is None and row.evidence != evidence:
@@ -39,22 +42,24 @@ def reclassify(session: Session, *, changes: Sequence[tuple[ReviewRow, str]], no
     if not by_subject:
         return inconsistent
     # The global row is locked first, as apply_review_change does: one lock order for every writer.
-    glob = load_global_for_update(session, now=now)
+    glob = load_global_for_update(session, now=now, params=params)  # None: stale, rebuilt from the reviews later
     for subject, items in sorted(by_subject.items()):
         stored = load_for_update(session, subject_normalized=subject)
         try:
-            agg = aggregate_from_state(stored.state if stored else {})
+            agg = aggregate_from_state(stored.state if stored else {}, params=params)
             moved = glob
             for row, evidence in items:
                 before = scored(row)
                 after = dataclasses.replace(before, evidence=Evidence(evidence))
                 agg = aggregate_add(agg=aggregate_remove(agg=agg, review=before), review=after)
-                moved = aggregate_add(agg=aggregate_remove(agg=moved, review=before), review=after)
-        except ValueError as exc:
+                if moved is not None:
+                    moved = aggregate_add(agg=aggregate_remove(agg=moved, review=before), review=after)
+        except (StaleAggregate, ValueError) as exc:
             log.warning("aggregate of %s not updated: %s", subject, exc)
             inconsistent.append(subject)
             continue
         glob = moved
         save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
-    save_global(session, agg=glob, now=now)
+    if glob is not None:
+        save_global(session, agg=glob, now=now)
     return inconsistent

@@ -21,7 +21,6 @@ exit code 3 (``ReverifyReport.exit_code``).
 from __future__ import annotations
 
 import bisect
-import hashlib
 import multiprocessing
 import os
 import signal
@@ -30,7 +29,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
@@ -39,9 +38,10 @@ from sqlmodel import Session
 
 from service.dids import did_web_for_url, did_web_host, normalize_did
 from service.domain import Reason
-from service.errors import MalformedInput, OmaTrustError
+from service.errors import MalformedInput, OmaTrustError, ResumeError
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
+from service.payments.reader import PaymentReader
 from service.store.batch import (
     BatchProof,
     BatchReview,
@@ -52,43 +52,28 @@ from service.store.batch import (
     create_run,
     get_run,
     history_of_run,
-    insert_attempts,
-    insert_history,
     latest_unfinished_run,
-    lock_reviews,
     proofs_of,
     review_page,
     run_checkpoint,
     save_run_progress,
     snapshots_by_hash,
     subject_counts,
-    update_proofs,
-    update_reviews,
 )
 from service.store.engine import session_scope
-from service.store.snapshots import remember_snapshot
+from service.verdicts.evidence import dns_evidence, document_evidence
 from service.workflows.evaluate import ReviewPolicy
 from service.workflows.partition import Partition
-from service.workflows.reclassify import reclassify
-from service.workflows.reverify_judge import (
-    INDETERMINATE,
-    DnsEvidence,
-    DocEvidence,
-    Evidence,
-    Failure,
-    Task,
-    TaskResult,
-    judge_task,
-)
+from service.workflows.payment_recheck import recheck_payments
+from service.workflows.reverify_judge import Task, TaskResult, judge_task
+from service.workflows.reverify_memo import INDETERMINATE, DnsEvidence, DocEvidence, Evidence, Failure
+from service.workflows.reverify_report import Progress, ReverifyReport, change_json, tallies, transitions_from
+from service.workflows.reverify_write import write_chunk_rows
 
 LATEST = "latest"  # ``ReverifyOptions.resume``: the latest unfinished run with the same selection
 IF_ANY = "if-any"  # ... or, when there is none, a new run (what a retried batch job wants)
 SUBJECTS_PER_QUERY = 500  # partitioned runs: subjects per IN (...) list
 MAX_NEED_ROUNDS = 3
-
-
-class ResumeError(ValueError):
-    """There is no unfinished run to resume (or the named run is unknown or already finished)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,85 +97,6 @@ class ReverifyOptions:
             "since": self.since,
             "status": self.status,
             "partition": str(self.partition) if self.partition else None,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    done: int  # reviews judged in this run (including earlier invocations of a resumed run)
-    total: int  # reviews selected by the run
-    elapsed: float  # seconds in this invocation
-    rate: float  # reviews per second in this invocation
-    changed: int
-    indeterminate: int
-
-    @property
-    def eta(self) -> float | None:
-        return (self.total - self.done) / self.rate if self.rate > 0 and self.total >= self.done else None
-
-
-@dataclass
-class ReverifyReport:
-    run_id: str
-    dry_run: bool
-    resumed: bool
-    selection: dict[str, Any]
-    total: int = 0
-    reviews: int = 0  # judged in this invocation
-    proofs: int = 0
-    earlier_reviews: int = 0  # judged by earlier invocations of a resumed run
-    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # whole run
-    proof_changes: list[dict[str, Any]] = field(default_factory=list)  # this invocation
-    earlier_changes: list[dict[str, Any]] = field(default_factory=list)  # recorded by earlier invocations
-    review_changes: list[dict[str, Any]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    inconsistent_aggregates: list[str] = field(default_factory=list)
-    documents_fetched: int = 0  # did:web documents looked up (each once per run)
-    dns_queries: int = 0  # hosts whose DNS controllers were looked up (each once per run)
-    seconds: float = 0.0
-    worker_cpu_seconds: float = 0.0
-    finished: bool = False
-
-    @property
-    def indeterminate(self) -> int:
-        return sum(n for (_, after), n in self.transitions.items() if after == INDETERMINATE)
-
-    @property
-    def changed(self) -> int:
-        return len(self.proof_changes) + len(self.earlier_changes)
-
-    @property
-    def rate(self) -> float:
-        return self.reviews / self.seconds if self.seconds > 0 else 0.0
-
-    def exit_code(self) -> int:
-        """0: everything checked; 3: some proofs could not be checked (their stored verdicts were kept)."""
-        return 3 if self.indeterminate else 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "runId": self.run_id,
-            "dryRun": self.dry_run,
-            "resumed": self.resumed,
-            "finished": self.finished,
-            "selection": self.selection,
-            "selected": self.total,
-            "reviewsChecked": self.earlier_reviews + self.reviews,
-            "reviewsCheckedNow": self.reviews,
-            "proofsCheckedNow": self.proofs,
-            "seconds": round(self.seconds, 3),
-            "reviewsPerSecond": round(self.rate, 1),
-            "transitions": [
-                {"before": before, "after": after, "proofs": n}
-                for (before, after), n in sorted(self.transitions.items())
-            ],
-            "indeterminate": self.indeterminate,
-            "changes": self.earlier_changes + self.proof_changes,
-            "reviewChanges": self.review_changes,
-            "attempts": self.attempts,
-            "inconsistentAggregates": self.inconsistent_aggregates,
-            "documentsFetched": self.documents_fetched,
-            "dnsQueries": self.dns_queries,
         }
 
 
@@ -230,8 +136,8 @@ class _Lookups:
             document = self.resolver.resolve_document(did=did)
         except OmaTrustError as exc:
             return Failure.of(exc), None
-        raw = document.raw.decode("utf-8", "replace")
-        return document.raw, (document.snapshot_hash, did, "did-document", raw)
+        kept = document_evidence(did=did, document=document)
+        return document.raw, (kept.evidence_hash, kept.did, kept.kind, kept.text)
 
     def _dns(self, host: str) -> tuple[DnsEvidence, tuple[str, str, str, str] | None]:
         if self.controllers is None:
@@ -242,9 +148,8 @@ class _Lookups:
             return Failure.of(exc), None
         if record is None:
             return None, None
-        digest = hashlib.sha256("\n".join(record.controllers).encode("utf-8")).hexdigest()
-        raw = "\n".join([record.record_name, *record.controllers])
-        return record, (digest, f"did:web:{host}", "dns-txt", raw)
+        kept = dns_evidence(record)
+        return record, (kept.evidence_hash, kept.did, kept.kind, kept.text)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -348,7 +253,7 @@ class _Run:
             if run is not None:
                 after = run_checkpoint(run)
                 report.earlier_reviews = int(run.reviews_checked)
-                report.transitions.update(_transitions_from(run.tallies))
+                report.transitions.update(transitions_from(run.tallies))
                 report.earlier_changes = [
                     {"reviewId": h.review_id, "proofId": h.proof_id, "before": {"status": h.before_status,
                      "reason": h.before_reason}, "after": {"status": h.after_status, "reason": h.after_reason}}
@@ -492,16 +397,17 @@ class _Run:
                     run_id=report.run_id,
                     last=chunk.reviews[-1].key,
                     reviews_checked=report.earlier_reviews + report.reviews,
-                    tallies=_tallies(report),
+                    tallies=tallies(report),
                     now=now,
                 )
-                self._write_rows(session, report, proof_changes, attempts, review_changes, now)
+                attesters = {r.id: r.attester for r in chunk.reviews}
+                self._write_rows(session, report, proof_changes, attempts, review_changes, attesters, now)
                 if self.on_chunk is not None:
                     self.on_chunk(review_ids)
         elif self.on_chunk is not None:
             self.on_chunk(review_ids)
         # Only once committed do these count as done.
-        report.proof_changes.extend(_change_json(c) for c in proof_changes)
+        report.proof_changes.extend(change_json(c) for c in proof_changes)
         report.attempts.extend(
             {"reviewId": a.review_id, "proofId": a.proof_id, "keptStatus": a.kept_status, "reason": a.reason,
              "detail": a.detail}
@@ -520,45 +426,19 @@ class _Run:
         proof_changes: list[Any],
         attempts: list[Any],
         review_changes: list[Any],
+        attesters: dict[str, str],
         now: int,
     ) -> None:
-        update_proofs(session, changes=[{"id": c.proof_id, **c.values} for c in proof_changes])
-        insert_history(
-            session,
-            rows=[
-                {"proof_id": c.proof_id, "review_id": c.review_id, "before_status": c.before_status,
-                 "after_status": c.values["status"], "before_reason": c.before_reason,
-                 "after_reason": c.values["reason"], "run_id": report.run_id, "changed_at": now}
-                for c in proof_changes
-                if (c.before_status, c.before_reason) != (c.values["status"], c.values["reason"])
-            ],
-        )  # fmt: skip
-        insert_attempts(
-            session,
-            rows=[
-                {"run_id": report.run_id, "proof_id": a.proof_id, "review_id": a.review_id,
-                 "kept_status": a.kept_status, "reason": a.reason, "detail": a.detail, "attempted_at": now}
-                for a in attempts
-            ],
-        )  # fmt: skip
+        fresh = []
         for c in proof_changes:
             digest = c.values["evidence_hash"]
             if isinstance(digest, str) and digest in self.lookups.fresh and digest not in self.stored_snapshots:
-                did, kind, raw = self.lookups.fresh[digest]
-                remember_snapshot(session, snapshot_hash=digest, did=did, kind=kind, raw=raw, now=now)
+                fresh.append((digest, *self.lookups.fresh[digest]))
                 self.stored_snapshots.add(digest)
-        if review_changes:
-            rows = lock_reviews(session, review_ids=[c.review_id for c in review_changes])
-            present = [c for c in review_changes if c.review_id in rows]
-            report.inconsistent_aggregates += reclassify(
-                session, changes=[(rows[c.review_id], c.after[1]) for c in present], now=now
-            )
-            update_reviews(
-                session,
-                changes=[
-                    {"id": c.review_id, "verified_purchase": c.after[0], "evidence": c.after[1]} for c in present
-                ],
-            )
+        report.inconsistent_aggregates += write_chunk_rows(
+            session, run_id=report.run_id, proof_changes=proof_changes, attempts=attempts,
+            review_changes=review_changes, attesters=attesters, snapshots=fresh, now=now,
+        )  # fmt: skip
 
     def report_progress(self, report: ReverifyReport) -> None:
         if self.progress is None:
@@ -576,31 +456,6 @@ class _Run:
         )
 
 
-def _tallies(report: ReverifyReport) -> dict[str, Any]:
-    return {"transitions": {f"{b}->{a}": n for (b, a), n in sorted(report.transitions.items())}}
-
-
-def _transitions_from(tallies: dict[str, Any]) -> Counter[tuple[str, str]]:
-    out: Counter[tuple[str, str]] = Counter()
-    for key, n in dict(tallies.get("transitions", {})).items():
-        before, _, after = str(key).partition("->")
-        out[(before, after)] += int(n)
-    return out
-
-
-def _change_json(c: Any) -> dict[str, Any]:
-    v = c.values
-    return {
-        "reviewId": c.review_id,
-        "proofId": c.proof_id,
-        "position": c.position,
-        "before": {"status": c.before_status, "reason": c.before_reason},
-        "after": {"status": v["status"], "reason": v["reason"], "tier": v["tier"], "signer": v["signer"],
-                  "bound": v["bound"], "evidenceHash": v["evidence_hash"]},
-        "detail": c.detail,
-    }  # fmt: skip
-
-
 def reverify(
     *,
     engine: Engine,
@@ -611,6 +466,7 @@ def reverify(
     clock: Callable[[], float] = time.time,
     progress: Callable[[Progress], None] | None = None,
     on_chunk: Callable[[list[str]], None] | None = None,
+    payments: PaymentReader | None = None,
 ) -> ReverifyReport:
     """Re-verify the stored proofs selected by ``options`` (see the module docstring).
 
@@ -628,6 +484,20 @@ def reverify(
         progress=progress, on_chunk=on_chunk,
     )  # fmt: skip
     report, selection, after, subjects = run.prepare()
+
+    def recheck(chunk: _Chunk) -> None:
+        # Payment verdicts of the chunk's reviews are re-read from their networks (service.workflows.payment_recheck)
+        if payments is None:
+            return
+        checked = recheck_payments(
+            engine=engine, payments=payments, resolver=resolver, controllers=controllers, run_id=report.run_id,
+            review_ids=[r.id for r in chunk.reviews], dry_run=options.dry_run, clock=clock,
+        )  # fmt: skip
+        report.payment_checks += checked.checked
+        report.payment_changes.extend(c.to_json() for c in checked.changes)
+        report.payment_kept.extend({"reviewId": r, "proofId": p, "reason": why} for r, p, why in checked.kept)
+        report.review_changes.extend(checked.review_changes)
+
     run.start_pool()
     aborted = True
     try:
@@ -638,10 +508,12 @@ def reverify(
             while len(inflight) > max(0, options.inflight_chunks - 1):
                 done = inflight.popleft()
                 run.write(report, done, run.collect(done))
+                recheck(done)
                 run.report_progress(report)
         while inflight:
             done = inflight.popleft()
             run.write(report, done, run.collect(done))
+            recheck(done)
             run.report_progress(report)
         report.finished = True
         if not options.dry_run:
@@ -651,7 +523,7 @@ def reverify(
                     run_id=report.run_id,
                     last=None,
                     reviews_checked=report.earlier_reviews + report.reviews,
-                    tallies=_tallies(report),
+                    tallies=tallies(report),
                     now=int(clock()),
                     finished=True,
                 )

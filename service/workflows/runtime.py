@@ -7,11 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from service.chain.eas import EasClient
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
+from service.payments.reader import PaymentReader
+from service.scoring import DEFAULT_PARAMS, ScoringParams
+from service.verdicts.anchors import TrustAnchors
 from service.workflows.evaluate import ReviewPolicy
+from service.workflows.nonces import NonceBook
 
 
 def _noop() -> None:
@@ -30,3 +35,22 @@ class Runtime:
     publisher_wakeup: Callable[[], None] = _noop
     # True on the embedded in-process EVM: attestations vanish when the process exits.
     ephemeral_chain: bool = False
+    # The configured chain's row in ``chains`` (recorded with every attestation; set by wiring after the identity
+    # check) and the confirmations a published attestation needs before it is "confirmed" (service.chain.confirmations).
+    chain_ref: int | None = None
+    confirmations: int = 1
+    # The scoring parameters reads and writes use; aggregates stored under other units are stale.
+    params: ScoringParams = DEFAULT_PARAMS
+    # Called when a read or write met a stale aggregate: the wired service rebuilds them in the background.
+    aggregates_stale: Callable[[], None] = _noop
+    # Reads payment evidence from the payment networks (service.payments); None → every payment check is
+    # indeterminate (network-not-configured).
+    payments: PaymentReader | None = None
+    # Recent chain reads of attesters' EAS nonces (service.workflows.nonces), per process.
+    nonces: NonceBook = field(default_factory=lambda: NonceBook())
+    # Set when workers publish (PostgreSQL, no in-process publisher): (session, attester) enqueues the publish job
+    # of the attester's relayer key in the submit transaction itself (service.store.jobqueue).
+    enqueue_publish: Callable[[Session, str], None] | None = None
+    # OMATrust trust anchors (service.verdicts.anchors): which schema UIDs sync indexes besides User Reviews and
+    # which witnesses are approved; None → no on-chain authorization tiers (key-binding, controller-witness).
+    anchors: TrustAnchors | None = None

@@ -6,25 +6,37 @@ The bytes the reviewer signed (EAS ``data``) are the bytes we decode and later a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.address import to_checksum_address
+from sqlmodel import Session
 
 from service.chain.codec import decode_review, encode_review
 from service.chain.publisher import DelegatedRequest
 from service.dids import did_address, normalize_did
-from service.domain import Reason, Review
-from service.errors import BindingFailed, MalformedInput
+from service.domain import PaymentCheck, Reason, Review
+from service.errors import BindingFailed, ChainRejected, MalformedInput, ReceiptAlreadyClaimed
+from service.storable import unstorable, verdict_values
 from service.store.engine import session_scope
+from service.store.judged import JudgedRows, Placement, Publication, store_judged_review
 from service.store.outbox import find_by_content_key, next_inflight_nonce
-from service.store.reviews import ReceiptAlreadyClaimed, claim_receipts, live_review_for
-from service.store.tables import OutboxRow, ProofRow, ReviewRow
-from service.workflows.aggregates import apply_review_change
-from service.workflows.evaluate import ReviewVerdict, evaluate_review, is_self_review, raise_for_problem
+from service.store.tables import ProofRow, ReviewRow
+from service.verdicts import ReviewVerdict, is_self_review, raise_for_problem, validate_review
+from service.workflows.aggregates import review_change
+from service.workflows.evaluate import evaluate_review
 from service.workflows.evidence import keep_evidence
+from service.workflows.nonces import chain_nonce_for
+from service.workflows.omatrust_sync import onchain_context
+from service.workflows.payment_check import (
+    check_payments,
+    check_tx_interactions,
+    raise_for_payment,
+    raise_for_tx_interaction,
+    with_payments,
+)
 from service.workflows.runtime import Runtime
-from service.workflows.validation import validate_review
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +79,15 @@ def prepare_review(*, rt: Runtime, attester: str, review: Review, deadline: int)
     return Prepared(typed_data=typed, data=data, recipient=recipient)
 
 
-def expected_nonce(*, rt: Runtime, attester: str) -> int:
+def expected_nonce(*, rt: Runtime, attester: str, chain_nonce: int | None = None) -> int:
     """The EAS nonce the attester's next request must carry: the chain's, or one past their requests still
     waiting in the outbox (they land in order).
 
     Raises:
         ChainUnavailable: the nonce could not be read.
     """
-    chain_nonce = rt.eas.get_nonce(attester=to_checksum_address(attester))
+    if chain_nonce is None:
+        chain_nonce = rt.eas.get_nonce(attester=to_checksum_address(attester))
     with session_scope(rt.engine) as session:
         inflight = next_inflight_nonce(session, attester=attester)
     return max(chain_nonce, inflight or 0)
@@ -107,12 +120,89 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         signature=bytes.fromhex(signature.removeprefix("0x")),
     )
     key = rt.eas.content_key(request=request)
-    with session_scope(rt.engine) as session:
-        existing = find_by_content_key(session, content_key=key)
-        if existing is not None:
-            return existing.review_id
-    rt.eas.check_delegated(request=request, now=now, expected_nonce=expected_nonce(rt=rt, attester=attester))
+    if (accepted := _accepted(rt, key)) is not None:
+        return accepted
+    chain_nonce = chain_nonce_for(rt=rt, attester=attester, claimed=nonce)  # no RPC when the next nonce is known
+    expected = expected_nonce(rt=rt, attester=attester, chain_nonce=chain_nonce)
+    try:  # refused early (before any look-up); the nonce is checked again where it counts, in the write
+        rt.eas.check_delegated(request=request, now=now, expected_nonce=expected)
+    except ChainRejected as exc:
+        if exc.reason is Reason.DELEGATION_NONCE and (accepted := _accepted(rt, key)) is not None:
+            return accepted  # the same request was accepted meanwhile: it moved the nonce
+        raise
 
+    verdict = check_proofs(rt=rt, attester=attester, review=review, now=now)
+    verdict, payments = check_chain_evidence(rt=rt, attester=attester, review=review, verdict=verdict, now=now)
+    refusal = unstorable(verdict_values(verdict))  # e.g. a "\u0000" inside a proof's JSON: refused, not a 500
+    if refusal:
+        raise MalformedInput(Reason.VALUE_NOT_STORABLE, f"a proof holds a value no database can store: {refusal}")
+
+    subject_normalized = normalize_did(review.subject)
+    review_id = uuid.uuid4().hex
+    receipt_keys = verdict.receipt_keys()
+
+    def judge(placement: Placement) -> JudgedRows:
+        if placement.replayed:
+            raise ReceiptAlreadyClaimed(*next(iter(placement.replayed.items())))
+        row = ReviewRow(
+            id=review_id,
+            subject=review.subject,
+            subject_normalized=subject_normalized,
+            did_address=recipient,
+            attester=attester,
+            version=review.version,
+            rating_value=review.rating_value,
+            review_body=review.review_body,
+            screenshot_urls=list(review.screenshot_urls),
+            proofs_json=list(review.proofs),
+            data_hex="0x" + data.hex(),
+            review_time=now,
+            source="api",
+            verified_purchase=verdict.verified_purchase,
+            evidence=verdict.evidence,
+            created_at=now,
+        )
+        return JudgedRows(review=row, proofs=proof_rows(review_id=review_id, verdict=verdict, payments=payments),
+                          receipt_keys=receipt_keys)  # fmt: skip
+
+    publication = Publication(
+        content_key=key,
+        recipient=recipient,
+        data_hex="0x" + data.hex(),
+        deadline=deadline,
+        nonce=nonce,
+        signature="0x" + request.signature.hex(),
+        chain_nonce=chain_nonce,
+    )
+    with session_scope(rt.engine) as session:
+        stored = store_judged_review(
+            session,
+            attester=attester,
+            subject_normalized=subject_normalized,
+            review_time=now,
+            candidate_receipts=receipt_keys,
+            judge=judge,
+            aggregates=review_change(rt),
+            now=now,
+            publication=publication,
+            latest=True,
+        )
+        if not stored.existing:
+            keep_proof_evidence(session, verdict=verdict, rt=rt)
+            if rt.enqueue_publish is not None:  # workers publish: the job commits with the outbox row
+                rt.enqueue_publish(session, attester)
+    if not stored.existing:
+        rt.publisher_wakeup()
+    return stored.review_id
+
+
+def check_proofs(*, rt: Runtime, attester: str, review: Review, now: int) -> ReviewVerdict:
+    """Judge ``review``'s proofs as of ``now`` and refuse a problem proof or a self-review (submit and prepare).
+
+    Raises:
+        CheckFailed / BindingFailed: a proof is invalid or does not back this review, or SELF_REVIEW (422).
+        CouldNotCheck: a look-up failed (503; retry).
+    """
     verdict = evaluate_review(
         review=review,
         attester=attester,
@@ -121,72 +211,49 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         resolver=rt.resolver,
         controllers=rt.controllers,
         policy=rt.policy,
+        onchain=onchain_context(rt, now=now),
     )
     raise_for_problem(verdict)
     if is_self_review(attester=attester, verdict=verdict):
         raise BindingFailed(Reason.SELF_REVIEW, "the reviewer signed a proof of this review or is its payTo")
-
-    subject_normalized = normalize_did(review.subject)
-    review_id = uuid.uuid4().hex
-    try:
-        with session_scope(rt.engine) as session:
-            previous = live_review_for(session, attester=attester, subject_normalized=subject_normalized)
-            row = ReviewRow(
-                id=review_id,
-                subject=review.subject,
-                subject_normalized=subject_normalized,
-                did_address=recipient,
-                attester=attester,
-                version=review.version,
-                rating_value=review.rating_value,
-                review_body=review.review_body,
-                screenshot_urls=list(review.screenshot_urls),
-                proofs_json=list(review.proofs),
-                data_hex="0x" + data.hex(),
-                review_time=now,
-                source="api",
-                verified_purchase=verdict.verified_purchase,
-                evidence=verdict.evidence,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-            if previous is not None:
-                previous.superseded_by = review_id
-                session.add(previous)
-            claim_receipts(
-                session,
-                replay_keys=verdict.receipt_keys(),
-                review=row,
-                superseding=previous.id if previous else None,
-            )
-            add_proof_rows(session, review_id=review_id, verdict=verdict, rt=rt)
-            session.add(
-                OutboxRow(
-                    content_key=key,
-                    review_id=review_id,
-                    attester=attester,
-                    recipient=recipient,
-                    data_hex="0x" + data.hex(),
-                    deadline=deadline,
-                    nonce=str(nonce),
-                    signature="0x" + request.signature.hex(),
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            apply_review_change(session, added=row, removed=previous, now=now)
-    except ReceiptAlreadyClaimed as exc:
-        raise BindingFailed(Reason.RECEIPT_REPLAYED, f"this receipt already backs review {exc.review_id}") from exc
-    rt.publisher_wakeup()
-    return review_id
+    return verdict
 
 
-def add_proof_rows(session: Any, *, review_id: str, verdict: ReviewVerdict, rt: Runtime) -> None:
-    """Insert one ProofRow per proof and keep the DID documents that authorized them as evidence snapshots."""
+def check_chain_evidence(
+    *, rt: Runtime, attester: str, review: Review, verdict: ReviewVerdict, now: int
+) -> tuple[ReviewVerdict, Mapping[int, PaymentCheck]]:
+    """Check the receipts' payments and the tx-interaction proofs on chain (submit and prepare); returns the verdict
+    with those outcomes and the payment checks by proof position.
+
+    Raises:
+        CheckFailed / BindingFailed: a payment or transaction does not back this review (422).
+        CouldNotCheck: a look-up failed (503; retry).
+    """
+    payments = check_payments(verdict=verdict, payments=rt.payments, resolver=rt.resolver,
+                              controllers=rt.controllers, now=now)  # fmt: skip
+    raise_for_payment(payments)
+    verdict = check_tx_interactions(verdict=with_payments(verdict, payments), review=review, attester=attester,
+                                    payments=rt.payments, resolver=rt.resolver, controllers=rt.controllers,
+                                    now=now)  # fmt: skip
+    raise_for_tx_interaction(verdict)
+    return verdict, payments
+
+
+def _accepted(rt: Runtime, content_key: str) -> str | None:
+    with session_scope(rt.engine) as session:
+        existing = find_by_content_key(session, content_key=content_key)
+    return existing.review_id if existing is not None else None
+
+
+def proof_rows(
+    *, review_id: str, verdict: ReviewVerdict, payments: Mapping[int, PaymentCheck] | None = None
+) -> list[ProofRow]:
+    """One ProofRow per proof of the verdict, with its frozen outcome (and payment verdict, for receipts)."""
+    rows = []
     for p in verdict.proofs:
         o = p.outcome
-        session.add(
+        payment = (payments or {}).get(p.position)
+        rows.append(
             ProofRow(
                 review_id=review_id,
                 position=p.position,
@@ -204,7 +271,15 @@ def add_proof_rows(session: Any, *, review_id: str, verdict: ReviewVerdict, rt: 
                 checked_at=o.checked_at,
                 evidence_hash=o.evidence_hash,
                 detail=o.detail[:500],
+                payment=payment.to_json() if payment else None,
+                payment_status=payment.status.value if payment else None,
             )
         )
-        if o.evidence_hash and p.artifact is not None:
-            keep_evidence(session, evidence_hash=o.evidence_hash, artifact=p.artifact, rt=rt)
+    return rows
+
+
+def keep_proof_evidence(session: Session, *, verdict: ReviewVerdict, rt: Runtime) -> None:
+    """Keep the DID documents / DNS answers that authorized the verdict's proofs as evidence snapshots."""
+    for p in verdict.proofs:
+        if p.outcome.evidence_hash and p.artifact is not None:
+            keep_evidence(session, evidence_hash=p.outcome.evidence_hash, artifact=p.artifact, rt=rt)

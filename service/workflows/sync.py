@@ -8,11 +8,12 @@ For every attestation under the User Review schema between the stored checkpoint
 * undecodable, or breaking the schema rules (rating 1–5, subject DID, sizes) → kept in ``chain_rejects`` with the
   reason, not as a review (it could not be scored);
 * otherwise stored with source ``chain``: its proofs verified and bound with ``evaluate_review`` (review time =
-  attestation time, attester = the on-chain attester), judged like any stored review (``review_facts``: replayed
-  receipts and self-reviews are unbound — chain data cannot be refused, only judged). A ``recipient`` that is not
-  the DID Address of the subject (either normalization) is stored with ``problem = "recipient-mismatch"`` and never
-  counts as a verified purchase. Supersession is by (attester, normalized subject) and attestation time: an older
-  review arriving after a newer one is stored already superseded. Receipts are claimed per replay key.
+  attestation time, attester = the on-chain attester), judged like any stored review (``with_store_facts``:
+  replayed receipts and self-reviews are unbound — chain data cannot be refused, only judged). A ``recipient``
+  that is not the DID Address of the subject (either normalization) is stored with
+  ``problem = "recipient-mismatch"`` and never counts as a verified purchase. Supersession is by (attester,
+  normalized subject) and attestation time: an older review arriving after a newer one is stored already
+  superseded. Receipts are claimed per replay key.
 
 Each block range is written in one transaction together with the checkpoint, so the checkpoint never runs ahead of
 what is stored; the unique attestation UID makes a concurrent or repeated run harmless (a chunk that collides is
@@ -21,40 +22,50 @@ rolled back and retried, and then skips what the other run stored). Safe to run 
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from service.chain.indexer import IndexedReview, ReviewIndexer
 from service.dids import did_address_candidates, normalize_did
-from service.domain import USER_REVIEW_SCHEMA_UID, ArtifactKind, ProofStatus, Reason
+from service.domain import USER_REVIEW_SCHEMA_UID, PaymentCheck, ProofStatus, Reason
 from service.errors import ChainRejected, MalformedInput
+from service.storable import unstorable, verdict_values
 from service.store.batch import (
     add_chain_reject,
     advance_indexer_checkpoint,
-    indexer_checkpoint,
     known_uids,
-    live_or_newer,
     unlinked_own_review,
 )
+from service.store.chains import attesters_with_unlinked, remember_blocks
 from service.store.engine import session_scope
-from service.store.reviews import claim_receipts, receipt_holder
+from service.store.judged import JudgedRows, Placement, lock_attesters, store_judged_review
 from service.store.tables import ChainRejectRow, ReviewRow
-from service.workflows.aggregates import apply_review_change
-from service.workflows.evaluate import ReviewVerdict, evaluate_review
-from service.workflows.review_facts import with_store_facts
+from service.verdicts import ReviewVerdict, validate_review, with_store_facts
+from service.workflows.aggregate_batch import ChunkAggregates
+from service.workflows.aggregates import review_change
+from service.workflows.evaluate import evaluate_review
+from service.workflows.omatrust_sync import onchain_context, sync_omatrust
+from service.workflows.payment_check import check_payments, with_payments
 from service.workflows.runtime import Runtime
-from service.workflows.submit import add_proof_rows
-from service.workflows.validation import validate_review
+from service.workflows.submit import keep_proof_evidence, proof_rows
+from service.workflows.sync_reorg import checkpoint_after_reorgs
 
+log = logging.getLogger("omatrust.sync")
 CHECKPOINT = "user-reviews"
 RECIPIENT_MISMATCH = Reason.RECIPIENT_MISMATCH.value
 _RETRIES = 3
+# The aggregate changes of the chunk being stored (applied once per subject at the end of its transaction).
+_CHUNK_AGGREGATES: contextvars.ContextVar[ChunkAggregates | None] = contextvars.ContextVar("chunk", default=None)
+# The attesters of the chunk that have an API review without a UID (None: not known, look each one up).
+_CHUNK_UNLINKED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("unlinked", default=None)
 
 
 @dataclass
@@ -84,6 +95,7 @@ class _Judged:
     found: IndexedReview
     verdict: ReviewVerdict | None
     reject: tuple[Reason, str] | None
+    payments: dict[int, PaymentCheck] = field(default_factory=dict)  # receipt payment verdicts by position
 
 
 def sync_chain(
@@ -106,17 +118,20 @@ def sync_chain(
     """
     if indexer.client.schema_uid.lower() != USER_REVIEW_SCHEMA_UID:
         raise ChainRejected(Reason.SCHEMA_MISMATCH, f"indexer reads schema {indexer.client.schema_uid}")
-    with Session(rt.engine) as session:
-        checkpoint = indexer_checkpoint(session, name=name)
+    checkpoint = checkpoint_after_reorgs(rt=rt, client=indexer.client, name=name).checkpoint  # undoes orphans
     start = from_block if from_block is not None else indexer.start_block(checkpoint=checkpoint)
     safe_head = indexer.client.block_number() - indexer.confirmations
     end = safe_head if to_block is None else min(to_block, safe_head)
     report = SyncReport(from_block=start)
+    # OMATrust bindings/witnesses/links first: the reviews below may be authorized by them (docs/authorization.md).
+    sync_omatrust(rt=rt, client=indexer.client, to_block=end, rewind=indexer.rewind, chunk_blocks=indexer.chunk_blocks)
     with ThreadPoolExecutor(max_workers=max(1, lookup_threads), thread_name_prefix="omatrust-sync") as pool:
         while start <= end:
             chunk_end = min(end, start + indexer.chunk_blocks - 1)
+            end_hash = indexer.client.block_hash(number=chunk_end)  # read first: a later reorg shows as a mismatch
             found = list(indexer.scan(from_block=start, to_block=chunk_end))
-            _store_chunk(rt=rt, pool=pool, found=found, last_block=chunk_end, name=name, report=report)
+            _store_chunk(rt=rt, pool=pool, found=found, last_block=chunk_end, name=name, report=report,
+                         end_hash=end_hash)  # fmt: skip
             report.chunks += 1
             report.to_block = chunk_end
             if progress is not None:
@@ -127,7 +142,7 @@ def sync_chain(
 
 def _store_chunk(
     *, rt: Runtime, pool: ThreadPoolExecutor, found: list[IndexedReview], last_block: int, name: str,
-    report: SyncReport,
+    report: SyncReport, end_hash: str | None = None,
 ) -> None:  # fmt: skip
     report.found += len(found)
     for attempt in range(_RETRIES):
@@ -135,23 +150,88 @@ def _store_chunk(
             known = known_uids(session, uids=[f.uid for f in found])
         fresh = [f for f in found if f.uid.lower() not in known]
         now = int(rt.clock())
-        judged = list(pool.map(_judge, [rt] * len(fresh), fresh, [now] * len(fresh)))  # look-ups run concurrently
+        judged = list(pool.map(_judge_isolated, [rt] * len(fresh), fresh, [now] * len(fresh)))  # concurrent look-ups
         counts = SyncReport()
+        batch = ChunkAggregates(rt=rt)  # aggregates: applied once per subject when the chunk is stored
+        token = _CHUNK_AGGREGATES.set(batch)
         try:
             with session_scope(rt.engine) as session:
-                for item in judged:
-                    _store_one(session, rt=rt, item=item, now=now, counts=counts)
+                # Every attester of the chunk is locked first, sorted: the write path's lock order (store.judged).
+                lock_attesters(session, attesters=[f.attester for f in fresh])
+                # The checkpoint is written first: a write opens the transaction (pysqlite begins lazily, before DML
+                # only), so the per-attestation savepoints below nest inside it and the chunk stays atomic.
                 advance_indexer_checkpoint(session, name=name, block=last_block, now=now)
+                # one query for the chunk instead of one per attestation: who may have an API review to link
+                _CHUNK_UNLINKED.set(attesters_with_unlinked(session, attesters=[f.attester.lower() for f in fresh]))
+                hashes = {f.block_number: f.block_hash for f in found if f.block_hash}
+                remember_blocks(session, name=name, hashes=hashes, last_block=last_block, last_hash=end_hash,
+                                chain_ref=rt.chain_ref)  # fmt: skip
+                for item in judged:
+                    _store_isolated(session, rt=rt, item=item, now=now, counts=counts)
+                batch.flush(session, now=now)
         except IntegrityError:
             if attempt == _RETRIES - 1:
                 raise
             continue  # another sync stored some of these UIDs meanwhile: re-read what is known and redo the chunk
+        finally:
+            _CHUNK_AGGREGATES.reset(token)
+            _CHUNK_UNLINKED.set(None)
         report.known += len(found) - len(fresh)
         for key in ("stored", "linked", "rejected", "verified", "superseded_on_arrival", "recipient_mismatch",
                     "replayed", "indeterminate"):  # fmt: skip
             setattr(report, key, getattr(report, key) + getattr(counts, key))
         report.reviews.extend(counts.reviews)
         return
+
+
+def _judge_isolated(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
+    """``_judge``, but one attestation can never stop indexing: anything it raises, or a value the database cannot
+    hold, makes it a stored reject (chain data is judged, never allowed to abort the run)."""
+    try:
+        judged = _judge(rt, found, now)
+    except Exception as exc:
+        log.warning("sync: judging attestation %s raised; stored as a reject", found.uid, exc_info=True)
+        return _Judged(found, None, (Reason.JUDGE_FAILED, f"judging raised {type(exc).__name__}"))
+    bad = unstorable(_judged_values(judged))
+    if bad is not None:
+        return _Judged(found, None, (Reason.VALUE_NOT_STORABLE, bad))
+    return judged
+
+
+def _judged_values(judged: _Judged) -> list[object]:
+    review = judged.found.review
+    values: list[object] = []
+    if review is not None:
+        values += [review.subject, review.version, review.review_body, *review.screenshot_urls, *review.proofs]
+    if judged.verdict is not None:
+        values += verdict_values(judged.verdict)
+    return values
+
+
+def _store_isolated(session: Session, *, rt: Runtime, item: _Judged, now: int, counts: SyncReport) -> None:
+    """``_store_one`` inside a savepoint: a value the database refuses (DataError) or any other failure of this one
+    attestation is rolled back and stored as a reject instead. Unique-key collisions (a concurrent sync) and lost
+    connections still abort the chunk, which is retried / resumed whole."""
+    part = SyncReport()  # counted only once the savepoint is released
+    batch = _CHUNK_AGGREGATES.get()
+    mark = batch.mark() if batch is not None else 0  # so are its aggregate changes
+    try:
+        with session.begin_nested():
+            _store_one(session, rt=rt, item=item, now=now, counts=part)
+    except (IntegrityError, OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        if batch is not None:
+            batch.rollback_to(mark)
+        log.warning("sync: storing attestation %s failed; stored as a reject", item.found.uid, exc_info=True)
+        failed = _Judged(item.found, None, (Reason.JUDGE_FAILED, f"storing raised {type(exc).__name__}"))
+        part = SyncReport()
+        with session.begin_nested():
+            _store_one(session, rt=rt, item=failed, now=now, counts=part)
+    for key in ("stored", "linked", "rejected", "verified", "superseded_on_arrival", "recipient_mismatch",
+                "replayed", "indeterminate"):  # fmt: skip
+        setattr(counts, key, getattr(counts, key) + getattr(part, key))
+    counts.reviews.extend(part.reviews)
 
 
 def _judge(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
@@ -170,19 +250,12 @@ def _judge(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
         resolver=rt.resolver,
         controllers=rt.controllers,
         policy=rt.policy,
+        onchain=onchain_context(rt, now=now),
     )
-    return _Judged(found, verdict, None)
-
-
-def _backing_receipts(verdict: ReviewVerdict) -> list[tuple[int, str]]:
-    """(position, replay key) of the receipts that back this review (signature valid and bound). Only these claim
-    their receipt: one that does not back the review (e.g. someone else's, payer ≠ attester) must not be able to
-    block the rightful payer's review by claiming it first."""
-    return [
-        (p.position, p.artifact.replay_key)
-        for p in verdict.proofs
-        if p.artifact is not None and p.artifact.kind is ArtifactKind.RECEIPT and p.outcome.signature_valid and p.bound
-    ]
+    # Chain data is never refused: a payment that does not match is recorded, the review is just not payment-backed.
+    payments = check_payments(verdict=verdict, payments=rt.payments, resolver=rt.resolver,
+                              controllers=rt.controllers, now=now)  # fmt: skip
+    return _Judged(found, verdict, None, payments)
 
 
 def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts: SyncReport) -> None:
@@ -204,64 +277,73 @@ def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts
     review = found.review
     subject_normalized = normalize_did(review.subject)
     data_hex = "0x" + found.data.hex()
-    own = unlinked_own_review(session, attester=attester, subject_normalized=subject_normalized, data_hex=data_hex)
+    candidates = _CHUNK_UNLINKED.get()
+    own = (
+        unlinked_own_review(session, attester=attester, subject_normalized=subject_normalized, data_hex=data_hex)
+        if candidates is None or attester in candidates
+        else None
+    )
     if own is not None:
-        own.attestation_uid = uid
+        own.attestation_uid, own.chain_ref, own.attestation_block = uid, rt.chain_ref, found.block_number
         session.add(own)
         counts.linked += 1
         counts.reviews.append({"uid": uid, "linked": own.id})
         return
 
     problem = None if found.recipient.lower() in did_address_candidates(review.subject) else RECIPIENT_MISMATCH
-    previous = live_or_newer(session, attester=attester, subject_normalized=subject_normalized)
-    # One live review per (attester, subject): the latest by attestation time (ties: the one indexed last).
-    arrives_superseded = previous is not None and previous.review_time > found.time
-    superseding = previous.id if previous is not None and not arrives_superseded else None
-    receipts = _backing_receipts(item.verdict)
-    replayed: set[int] = set()
-    for position, key in receipts:
-        holder = receipt_holder(session, replay_key=key)
-        if holder is not None and holder != superseding:
-            replayed.add(position)
-    verdict = with_store_facts(
-        verdict=item.verdict, attester=attester, replayed_positions=replayed, problem=problem
-    )
+    judged = item.verdict
+    receipts = judged.backing_receipts()
     review_id = uuid.uuid4().hex
-    row = ReviewRow(
-        id=review_id,
-        subject=review.subject,
-        subject_normalized=subject_normalized,
-        did_address=found.recipient.lower(),
-        attester=attester,
-        version=review.version,
-        rating_value=review.rating_value,
-        review_body=review.review_body,
-        screenshot_urls=list(review.screenshot_urls),
-        proofs_json=list(review.proofs),
-        data_hex=data_hex,
-        review_time=found.time,
-        source="chain",
-        verified_purchase=verdict.verified_purchase,
-        evidence=verdict.evidence,
-        superseded_by=previous.id if arrives_superseded and previous is not None else None,
-        attestation_uid=uid,
-        created_at=now,
-        problem=problem,
-    )
-    session.add(row)
-    session.flush()
-    if not arrives_superseded:
-        if previous is not None:
-            previous.superseded_by = review_id
-            session.add(previous)
-        claim_receipts(
-            session,
-            replay_keys=[key for position, key in receipts if position not in replayed],
-            review=row,
-            superseding=superseding,
+    final: list[ReviewVerdict] = []
+    replayed: set[int] = set()
+
+    def judge(placement: Placement) -> JudgedRows:
+        replayed.update(position for position, key in receipts if key in placement.replayed)
+        verdict = with_store_facts(
+            verdict=judged, attester=attester, replayed_positions=replayed, problem=problem
         )
-    add_proof_rows(session, review_id=review_id, verdict=verdict, rt=rt)
-    apply_review_change(session, added=row, removed=previous if superseding else None, now=now)
+        verdict = with_payments(verdict, item.payments)
+        final.append(verdict)
+        row = ReviewRow(
+            id=review_id,
+            subject=review.subject,
+            subject_normalized=subject_normalized,
+            did_address=found.recipient.lower(),
+            attester=attester,
+            version=review.version,
+            rating_value=review.rating_value,
+            review_body=review.review_body,
+            screenshot_urls=list(review.screenshot_urls),
+            proofs_json=list(review.proofs),
+            data_hex=data_hex,
+            review_time=found.time,
+            source="chain",
+            verified_purchase=verdict.verified_purchase,
+            evidence=verdict.evidence,
+            attestation_uid=uid,
+            created_at=now,
+            problem=problem,
+            chain_ref=rt.chain_ref,
+            attestation_block=found.block_number,
+        )
+        claims = [key for position, key in receipts if position not in replayed]
+        return JudgedRows(review=row, proofs=proof_rows(review_id=review_id, verdict=verdict, payments=item.payments),
+                          receipt_keys=claims)  # fmt: skip
+
+    stored = store_judged_review(
+        session,
+        attester=attester,
+        subject_normalized=subject_normalized,
+        review_time=found.time,
+        candidate_receipts=[key for _, key in receipts],
+        judge=judge,
+        aggregates=_CHUNK_AGGREGATES.get() or review_change(rt),
+        now=now,
+        locked=True,  # the chunk holds every attester's lock (_store_chunk)
+    )
+    verdict = final[-1]
+    keep_proof_evidence(session, verdict=verdict, rt=rt)
+    arrives_superseded = stored.arrives_superseded
     counts.stored += 1
     counts.verified += int(verdict.verified_purchase)
     counts.superseded_on_arrival += int(arrives_superseded)

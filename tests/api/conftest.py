@@ -14,31 +14,18 @@ from service.api.app import create_app
 from service.chain.embedded import EmbeddedChain, start_embedded_chain
 from service.cli.demo_kit import Merchant, Reviewer
 from service.config import Settings
-from service.identity.dns import ControllerResolver
-from service.identity.fetcher import SafeFetcher
-from service.identity.resolver import DidResolver
 from service.store.engine import make_engine
 from service.store.migrate import upgrade
 from service.wiring import Wired
-from service.workflows.evaluate import ReviewPolicy
-from service.workflows.publish import PublishLoop
-from service.workflows.runtime import Runtime
+from tests.support import app_wiring
+from tests.support.app_wiring import wired_service
 from tests.support.db import fresh_database_url
 from tests.support.didweb_host import DidWebHost
 from tests.support.dns_server import LoopbackDns
 
-
-@pytest.fixture(scope="session")
-def didweb() -> Iterator[DidWebHost]:
-    host = DidWebHost().start()
-    yield host
-    host.stop()
-
-
-@pytest.fixture(scope="session")
-def dns() -> Iterator[LoopbackDns]:
-    with LoopbackDns() as server:
-        yield server
+# the session-wide loopback did:web and DNS servers (fixtures, shared by tests/api and tests/payments)
+didweb = app_wiring.didweb
+dns = app_wiring.dns
 
 
 @pytest.fixture
@@ -78,19 +65,7 @@ def wired(tmp_path: Path, chain: EmbeddedChain, didweb: DidWebHost, dns: Loopbac
     with fresh_database_url(tmp_path) as url:
         engine = make_engine(url=url)
         upgrade(engine=engine)
-        fetcher = SafeFetcher(timeout=3.0, insecure_hosts=frozenset({didweb.host}), ca_file=didweb.ca_pem_path)
-        rt = Runtime(
-            engine=engine,
-            eas=chain.client(),
-            resolver=DidResolver(fetcher=fetcher, ttl=0),
-            controllers=ControllerResolver(nameservers=(dns.nameserver,), timeout=1.0),
-            policy=ReviewPolicy(receipt_max_age=7 * 24 * 3600, clock_skew=300),
-            clock=clock,
-        )
-        loop = PublishLoop(rt=rt, batch_size=10, interval=0.05)
-        rt.publisher_wakeup = loop.wakeup
-        rt.ephemeral_chain = True
-        w = Wired(runtime=rt, publisher=loop, closers=[engine.dispose])
+        w = wired_service(engine=engine, chain=chain, didweb=didweb, dns=dns, clock=clock)
         yield w
         w.close()
 

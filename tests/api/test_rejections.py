@@ -64,8 +64,9 @@ def review(**overrides: Any) -> Review:
 
 
 def test_request_invalid(client: TestClient, reviewer: Reviewer) -> None:
-    body = assert_problem(reviewer.prepare(client, subject="did:web:a.example", ratingValue=9), 422, "request-invalid")
-    assert body["errors"]
+    body = {"attester": "0x12", "review": {"subject": "did:web:a.example", "ratingValue": 3}}
+    problem = assert_problem(client.post("/v1/reviews/prepare", json=body), 422, "request-invalid")
+    assert problem["errors"]
 
 
 def test_body_too_large(wired: Wired) -> None:
@@ -234,10 +235,16 @@ def test_malformed_proof_json(client: TestClient, merchant: Merchant, reviewer: 
 def test_unsupported_proof_type_is_stored_not_counted(
     client: TestClient, merchant: Merchant, reviewer: Reviewer
 ) -> None:
-    resp = reviewer.submit(
-        client, subject=merchant.did, ratingValue=5,
-        proofs=[{"proofType": "tx-interaction", "proofPurpose": "commercial-tx", "proofObject": {}}],
-    )  # fmt: skip
+    # (tx-interaction is checked on chain since payment-backed reviews: evidence-pointer is still not verified here)
+    proofs = [{"proofType": "evidence-pointer", "proofPurpose": "shared-control", "proofObject": {"url": "https://x"}}]
+    # Refused at prepare (it would be published for ever as "unsupported") unless the caller opts in.
+    refused = reviewer.submit(client, subject=merchant.did, ratingValue=5, proofs=proofs)
+    assert_problem(refused, 422, "unsupported-proof-type")
+    body = {"attester": reviewer.address, "review": {"subject": merchant.did, "ratingValue": 5, "proofs": proofs},
+            "allowUnsupported": True}  # fmt: skip
+    prepared = client.post("/v1/reviews/prepare", json=body)
+    assert prepared.status_code == 200, prepared.text
+    resp = client.post("/v1/reviews", json=reviewer.signed_body(prepared.json()))
     assert resp.status_code == 201, resp.text
     assert resp.json()["proofs"][0]["status"] == "unsupported"
     assert resp.json()["verifiedPurchase"] is False

@@ -22,7 +22,7 @@ SCORE_FIELDS = {
     "did", "paramsVersion", "asOf", "priorMean", "score", "lower90", "confidence", "effectiveEvidence",
     "verifiedWeight", "unverifiedWeight", "unverifiedCapScale", "verifiedShare", "counts", "histogram",
     "lastReviewAt", "topReviewerShare", "reviewerDominates", "topMovers", "explained", "contributions",
-    "contributionsOmitted",
+    "contributionsOmitted", "paymentBackedWeight", "topPayerShare", "erc8004",
 }  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def test_unknown_service_gets_the_prior_only_score(client: TestClient) -> None:
     assert body["priorMean"] == 0.7
     assert round(body["score"], 2) == 70.00
     assert round(body["lower90"], 2) == 40.05
-    assert body["paramsVersion"] == "v1"
+    assert body["paramsVersion"] == "v2"
     ranking = client.get("/v1/services").json()
     assert (ranking["total"], ranking["items"], ranking["nextCursor"], ranking["sort"]) == (0, [], None, "lower90")
 
@@ -211,7 +211,8 @@ def test_openapi_documents_the_reputation_shapes(client: TestClient) -> None:
 
 def test_explain_lists_at_most_1000_contributions_largest_first(client: TestClient, wired: Wired) -> None:
     from service.store.tables import ReviewRow
-    from service.workflows.reputation import DbContext, recompute
+    from service.workflows.reputation import DbContext
+    from service.workflows.score_audit import recompute
 
     subject, now = "did:web:many.example", int(time.time())
     rows = [

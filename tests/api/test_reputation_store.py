@@ -21,11 +21,12 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from service.store.engine import make_engine, session_scope
+from service.store.judged import JudgedRows, store_judged_review
 from service.store.migrate import upgrade
-from service.store.reviews import live_review_for
 from service.store.tables import ReviewRow, SubjectAggregateRow
 from service.workflows.aggregates import apply_review_change
-from service.workflows.reputation import DbContext, recompute, reputation
+from service.workflows.reputation import DbContext, reputation
+from service.workflows.score_audit import recompute
 from tests.support.db import fresh_database_url
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -58,22 +59,20 @@ def insert_review(
     body: str = "",
     uid: str | None = None,
 ) -> str | None:
-    """Write one review as the submit/sync workflows do: supersede the attester's live review, update aggregates.
-    Returns the id of the superseded review, if any."""
+    """Write one review through the write path submit and sync use (``store_judged_review``): supersede the
+    attester's live review, update aggregates. Returns the id of the superseded review, if any."""
+    row = ReviewRow(
+        id=rid, subject=subject, subject_normalized=subject, did_address="0x" + "00" * 20, attester=attester,
+        rating_value=rating, review_body=body, data_hex="0x", review_time=time, source="chain",
+        verified_purchase=evidence == "verified", evidence=evidence, attestation_uid=uid, created_at=time,
+    )  # fmt: skip
     with session_scope(engine) as session:
-        previous = live_review_for(session, attester=attester, subject_normalized=subject)
-        row = ReviewRow(
-            id=rid, subject=subject, subject_normalized=subject, did_address="0x" + "00" * 20, attester=attester,
-            rating_value=rating, review_body=body, data_hex="0x", review_time=time, source="chain",
-            verified_purchase=evidence == "verified", evidence=evidence, attestation_uid=uid, created_at=time,
+        stored = store_judged_review(
+            session, attester=attester, subject_normalized=subject, review_time=time, candidate_receipts=(),
+            judge=lambda _placement: JudgedRows(review=row, proofs=[], receipt_keys=()),
+            aggregates=apply_review_change, now=time,
         )  # fmt: skip
-        session.add(row)
-        session.flush()
-        if previous is not None:
-            previous.superseded_by = rid
-            session.add(previous)
-        apply_review_change(session, added=row, removed=previous, now=time)
-        return previous.id if previous is not None else None
+    return stored.superseded
 
 
 def random_history(rng: random.Random, *, subjects: list[str], n: int) -> list[Inserted]:

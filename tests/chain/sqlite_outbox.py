@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   attester TEXT NOT NULL, recipient TEXT NOT NULL, data_hex TEXT NOT NULL,
   deadline INTEGER NOT NULL, nonce TEXT NOT NULL, signature TEXT NOT NULL,
   state TEXT NOT NULL DEFAULT 'pending',
-  tx_hash TEXT, submitted_block INTEGER, uid TEXT, block_number INTEGER,
+  tx_hash TEXT, submitted_block INTEGER, uid TEXT, block_number INTEGER, block_hash TEXT,
+  reorgs INTEGER NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_attempt_at INTEGER NOT NULL DEFAULT 0
 )
 """
@@ -55,7 +56,8 @@ class SqliteOutbox:
             attester=row["attester"], data=bytes.fromhex(row["data_hex"]), recipient=row["recipient"],
             deadline=row["deadline"], nonce=int(row["nonce"]), signature=bytes.fromhex(row["signature"]),
         )
-        return OutboxItem(row["id"], request, row["attempts"], row["tx_hash"], row["submitted_block"])
+        return OutboxItem(row["id"], request, row["attempts"], row["tx_hash"], row["submitted_block"], row["uid"],
+                          row["block_number"], row["block_hash"], row["reorgs"])
 
     def claim_pending(self, *, limit: int, now: int) -> Sequence[OutboxItem]:
         with self._db() as db:
@@ -73,13 +75,41 @@ class SqliteOutbox:
                 [(tx_hash, submitted_block, i) for i in item_ids],
             )
 
-    def mark_confirmed(self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int) -> None:
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
         with self._db() as db:
             db.execute(
-                "UPDATE outbox SET state = 'confirmed', uid = ?, tx_hash = ?, block_number = ?"
-                " WHERE id = ? AND state != 'confirmed'",
-                (uid, tx_hash, block_number, item_id),
+                "UPDATE outbox SET uid = ?, tx_hash = ?, block_number = ?, block_hash = ?"
+                " WHERE id = ? AND state = 'submitted'",
+                (uid, tx_hash, block_number, block_hash, item_id),
             )
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'confirmed', uid = ?, tx_hash = ?, block_number = ?, block_hash = ?"
+                " WHERE id = ? AND state != 'confirmed'",
+                (uid, tx_hash, block_number, block_hash, item_id),
+            )
+
+    def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'pending', tx_hash = NULL, uid = NULL, block_number = NULL,"
+                " block_hash = NULL, reorgs = reorgs + 1, next_attempt_at = ?, last_error = ?"
+                " WHERE id = ? AND state IN ('submitted', 'confirmed')",
+                (now, detail, item_id),
+            )
+
+    def list_confirmed_since(self, *, block: int) -> Sequence[OutboxItem]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM outbox WHERE state = 'confirmed' AND block_number >= ? ORDER BY id", (block,)
+            ).fetchall()
+        return [self._item(r) for r in rows]
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
         with self._db() as db:

@@ -47,7 +47,9 @@ def test_provenance_hashes_match_the_stored_files() -> None:
     assert "@ethereum-attestation-service/eas-contracts@1.9.0" in text
     rows = re.findall(r"`contracts_abi/([\w.]+)` \| `([0-9a-f]{64})`", text)
     assert {name for name, _ in rows} == {
-        "EAS.abi.json", "EAS.bytecode.json", "SchemaRegistry.abi.json", "SchemaRegistry.bytecode.json"
+        "EAS.abi.json", "EAS.bytecode.json", "SchemaRegistry.abi.json", "SchemaRegistry.bytecode.json",
+        *(f"{c}.{kind}.json" for c in ("SignatureChecker", "FiatTokenV2_2", "FiatTokenProxy")
+          for kind in ("abi", "bytecode")),
     }
     for name, digest in rows:
         assert hashlib.sha256(files("contracts_abi").joinpath(name).read_bytes()).hexdigest() == digest

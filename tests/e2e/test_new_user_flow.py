@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,33 +21,8 @@ from service.chain.eas import EasClient
 from service.chain.rpc import connect
 from service.dids import did_address
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, free_port
+from tests.support.api_process import OMATRUST, serving
 from tests.support.db import fresh_database_url
-
-OMATRUST = [sys.executable, "-m", "service.cli.main"]
-
-
-@contextmanager
-def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
-    port = free_port()
-    log = (cwd / "serve.log").open("w")
-    proc = subprocess.Popen([*OMATRUST, "serve", "--port", str(port)], env=env, cwd=cwd, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (cwd / "serve.log").read_text()[-3000:]
-            assert time.time() < deadline, "serve did not become ready"
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
 
 
 def run_demo(base: str, merchant_port: int, env: dict[str, str], cwd: Path) -> str:

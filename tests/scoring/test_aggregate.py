@@ -31,7 +31,10 @@ from service.scoring import (
     score_from_aggregate,
     score_reviews,
     select_candidates,
+    widen_layout,
 )
+from service.scoring.aggregate import N_BUCKETS
+from service.scoring.params import EVIDENCE_ORDER
 from tests.scoring.strategies import DAY, MAX_AGE, NOW, evidences, priors, ratings
 
 P = DEFAULT_PARAMS
@@ -232,12 +235,13 @@ def test_aggregate_guards() -> None:
         global_prior_mean(agg=agg, params=other)
     with pytest.raises(ValueError, match="rebuild the aggregate"):
         aggregate_merge(aggregates=[agg], params=other)
-    with pytest.raises(ValueError, match="exactly 20 buckets"):
-        SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch, counts=(0,) * 19)
+    with pytest.raises(ValueError, match=f"exactly {N_BUCKETS} buckets"):
+        SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch, counts=(0,) * (N_BUCKETS - 1))
     with pytest.raises(ValueError, match=">= 0"):
-        SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch, counts=(-1,) + (0,) * 19)
+        SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch, counts=(-1,) + (0,) * (N_BUCKETS - 1))
     with pytest.raises(ValueError, match="finite"):
-        SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch, decay_sums=(math.nan,) + (0.0,) * 19)
+        SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch,
+                         decay_sums=(math.nan,) + (0.0,) * (N_BUCKETS - 1))  # fmt: skip
     row = AggregateBucket(evidence=Evidence.NONE, rating=1, count=1, decay_sum=1.0)
     with pytest.raises(ValueError, match="duplicate bucket"):
         SubjectAggregate.from_buckets(buckets=[row, row], superseded=0, last_review_at=None, half_life_seconds=H,
@@ -282,3 +286,19 @@ def test_global_prior_mean() -> None:
                                                                strict=True))
     # All 5★ → clamped to 0.95 so the Beta stays proper.
     assert global_prior_mean(agg=a, params=P) == 0.95
+
+
+def test_an_older_bucket_layout_widens_exactly() -> None:
+    # Params v1 stored 4 evidence classes × 5 ratings; v2 appends payment-backed and tx-interaction.
+    reviews = [ScoredReview(review_id=f"r{i}", reviewer=f"0x{i}", rating=1 + i % 5, time=NOW - i * DAY,
+                            evidence=EVIDENCE_ORDER[i % 4]) for i in range(12)]  # fmt: skip
+    agg = aggregate_reviews(reviews=reviews, params=P)
+    old_counts, old_sums = agg.counts[:20], agg.decay_sums[:20]  # what a v1 store holds
+    widened = SubjectAggregate(half_life_seconds=H, decay_epoch=P.decay_epoch, counts=widen_layout(old_counts, fill=0),
+                               decay_sums=widen_layout(old_sums, fill=0.0), superseded=agg.superseded,
+                               last_review_at=agg.last_review_at)  # fmt: skip
+    assert widened == agg
+    with pytest.raises(ValueError, match="do not fit"):
+        widen_layout((0,) * 7, fill=0)
+    with pytest.raises(ValueError, match="do not fit"):
+        widen_layout((0,) * (N_BUCKETS + 5), fill=0)

@@ -9,13 +9,25 @@ import pytest
 
 from service.domain import Reason
 from service.errors import MalformedInput
-from service.scoring import DEFAULT_PARAMS, Evidence, ScoredReview, ScoringParams, rating_to_unit
+from service.scoring import DEFAULT_PARAMS, V1_PARAMS, Evidence, ScoredReview, ScoringParams, rating_to_unit
 
 
 def test_v1_values() -> None:
-    p = DEFAULT_PARAMS
+    p = V1_PARAMS
     assert p.version == "v1"
-    assert [p.weight(e) for e in Evidence] == [1.0, 0.25, 0.5, 0.25]  # verified, unauthorized, offer-only, none
+    assert [p.weight(e) for e in Evidence][:4] == [1.0, 0.25, 0.5, 0.25]  # verified, unauthorized, offer-only, none
+
+
+def test_v2_values_order_the_evidence_ladder() -> None:
+    p = DEFAULT_PARAMS
+    assert p.version == "v2"
+    ladder = [Evidence.PAYMENT_BACKED, Evidence.VERIFIED, Evidence.TX_INTERACTION, Evidence.OFFER_ONLY,
+              Evidence.UNAUTHORIZED]  # fmt: skip
+    weights = [p.weight(e) for e in ladder]
+    assert weights == [1.5, 1.0, 0.75, 0.5, 0.25]
+    assert p.weight(Evidence.NONE) == 0.25
+    # Everything but the evidence weights is the same as v1: stored aggregates stay in the same units.
+    assert dataclasses.replace(V1_PARAMS, version="v2", weight_payment_backed=1.5, weight_tx_interaction=0.75) == p
     assert p.half_life_seconds == 180 * 86_400
     assert (p.prior_strength, p.prior_mean_fallback) == (4.0, 0.7)
     assert (p.unverified_cap_ratio, p.unverified_floor_reviews) == (0.25, 2.0)
@@ -36,6 +48,8 @@ def test_rating_map() -> None:
         ({"weight_verified": 0.0}, "weight_verified"),
         ({"weight_none": 1.5}, "weight_none"),
         ({"weight_offer_only": -0.1}, "weight_offer_only"),
+        ({"weight_payment_backed": 0.9}, "weight_payment_backed"),
+        ({"weight_tx_interaction": 1.1}, "weight_tx_interaction"),
         ({"half_life_seconds": 3600}, "one day"),
         ({"prior_mean_min": 0.0}, "prior_mean_min"),
         ({"prior_mean_fallback": 0.99}, "prior_mean_fallback"),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from service.errors import MalformedInput
 from service.scoring import (
     DEFAULT_PARAMS,
+    PURCHASE_EVIDENCE,
     Evidence,
     ScoredReview,
     aggregate_reviews,
@@ -25,7 +26,7 @@ from tests.scoring.strategies import DAY, NOW, ages, evidences, histories, prior
 
 P = DEFAULT_PARAMS
 H = 180 * DAY
-UNVERIFIED = [e for e in Evidence if e is not Evidence.VERIFIED]
+UNVERIFIED = [e for e in Evidence if e not in PURCHASE_EVIDENCE]
 
 
 def score(reviews: list[ScoredReview], prior: float, now: int = NOW) -> float:
@@ -47,8 +48,9 @@ def test_bounds(reviews: list[ScoredReview], prior: float) -> None:
 @given(reviews=histories(), prior=priors, age=ages)
 def test_a_verified_five_star_never_lowers_the_score(reviews: list[ScoredReview], prior: float, age: int) -> None:
     before = score(reviews, prior)
-    extra = ScoredReview(review_id="new", reviewer="0xnew", rating=5, time=NOW - age, evidence=Evidence.VERIFIED)
-    assert score([*reviews, extra], prior) >= before - 1e-9
+    for evidence in sorted(PURCHASE_EVIDENCE):  # verified and payment-backed alike
+        extra = ScoredReview(review_id="new", reviewer="0xnew", rating=5, time=NOW - age, evidence=evidence)
+        assert score([*reviews, extra], prior) >= before - 1e-9
 
 
 def test_a_verified_five_star_never_lowers_the_score_at_a_high_prior() -> None:
@@ -81,7 +83,8 @@ def test_order_independent(reviews: list[ScoredReview], prior: float, seed: int)
 def _independent_bounds(verified: list[ScoredReview], prior: float) -> tuple[float, float]:
     """Score range that any unverified flood can produce on top of ``verified``, from the documented cap alone:
     the crowd weighs at most max(min(κ, (1-μ₀)/μ₀)·V, u_min · max λ_unverified) at ratings in [0, 1]."""
-    m, kappa, u_min, max_lambda = 4.0, 0.25, 2.0, 0.5
+    m, kappa, u_min = 4.0, 0.25, 2.0
+    max_lambda = max(P.weight(e) for e in UNVERIFIED)  # tx-interaction (0.75) under v2
     weights = [2.0 ** (-(NOW - r.time) / H) for r in verified]
     v = math.fsum(weights)
     vp = math.fsum(w * (r.rating - 1) / 4 for w, r in zip(weights, verified, strict=True))

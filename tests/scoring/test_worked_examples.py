@@ -13,8 +13,10 @@ import pytest
 
 from service.scoring import (
     DEFAULT_PARAMS,
+    V1_PARAMS,
     Evidence,
     ScoredReview,
+    ScoringParams,
     TrustScore,
     aggregate_reviews,
     score_from_aggregate,
@@ -28,7 +30,7 @@ DAY = 86_400
 F = Fraction  # short name for the exact arithmetic below
 PRIOR = F(7, 10)
 M = F(4)
-V, NONE = Evidence.VERIFIED, Evidence.NONE
+V, NONE, PAID = Evidence.VERIFIED, Evidence.NONE, Evidence.PAYMENT_BACKED
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scoring.md"
 
 
@@ -113,10 +115,19 @@ def _hand_computed() -> dict[int, tuple[list[ScoredReview], Expected]]:
         [review(i, 5, V, time=NOW - 180 * DAY) for i in range(3)],
         Expected(alpha=M * PRIOR + 3 * F(1, 2), beta=M * (1 - PRIOR), n=F(3, 2), live=3, verified=3, superseded=0),
     )
+    # 7 (v2). 3 payment-backed 5★ at age 0: λ = 1.5 each, never capped; mean = (m·μ₀ + 3·1.5)/(m + 4.5).
+    examples[7] = (
+        [review(i, 5, PAID) for i in range(3)],
+        Expected(alpha=M * PRIOR + F(9, 2), beta=M * (1 - PRIOR), n=F(9, 2), live=3, verified=3, superseded=0),
+    )
     return examples
 
 
 EXAMPLES = _hand_computed()
+# Examples 1–6 have no payment-backed or tx-interaction reviews: v1 and v2 give them the same numbers.
+V2_ONLY = {7}
+CASES = [(n, p) for n in sorted(EXAMPLES) for p in (V1_PARAMS, DEFAULT_PARAMS)
+         if n not in V2_ONLY or p is DEFAULT_PARAMS]  # fmt: skip
 
 
 def _doc_table() -> dict[int, tuple[float, float, float, float]]:
@@ -130,23 +141,23 @@ def _doc_table() -> dict[int, tuple[float, float, float, float]]:
     return rows
 
 
-def _both_paths(reviews: list[ScoredReview]) -> tuple[TrustScore, TrustScore]:
-    full = score_reviews(reviews=reviews, params=DEFAULT_PARAMS, now=NOW, prior_mean=float(PRIOR))
+def _both_paths(reviews: list[ScoredReview], params: ScoringParams = DEFAULT_PARAMS) -> tuple[TrustScore, TrustScore]:
+    full = score_reviews(reviews=reviews, params=params, now=NOW, prior_mean=float(PRIOR))
     agg = score_from_aggregate(
-        agg=aggregate_reviews(reviews=reviews, params=DEFAULT_PARAMS),
-        params=DEFAULT_PARAMS,
+        agg=aggregate_reviews(reviews=reviews, params=params),
+        params=params,
         now=NOW,
         prior_mean=float(PRIOR),
-        candidates=select_candidates(reviews=reviews, params=DEFAULT_PARAMS),
+        candidates=select_candidates(reviews=reviews, params=params),
     )
     return full, agg
 
 
-@pytest.mark.parametrize("number", sorted(EXAMPLES))
-def test_worked_example(number: int) -> None:
+@pytest.mark.parametrize(("number", "params"), CASES, ids=[f"{n}-{p.version}" for n, p in CASES])
+def test_worked_example(number: int, params: ScoringParams) -> None:
     reviews, exp = EXAMPLES[number]
     lower90 = 100 * beta_quantile_reference(a=float(exp.alpha), b=float(exp.beta), p=0.1)
-    for result in _both_paths(reviews):
+    for result in _both_paths(reviews, params):
         assert result.score == pytest.approx(exp.score, rel=1e-12)
         assert result.confidence == pytest.approx(exp.confidence, rel=1e-12, abs=1e-15)
         assert result.effective_evidence == pytest.approx(float(exp.n), rel=1e-12, abs=1e-15)
@@ -156,7 +167,7 @@ def test_worked_example(number: int) -> None:
         assert result.counts.verified == exp.verified
         assert result.counts.superseded == exp.superseded
         assert result.counts.total == len(reviews)
-        assert result.params_version == "v1"
+        assert result.params_version == params.version
 
 
 def test_doc_table_matches_hand_computed_values() -> None:
@@ -202,10 +213,28 @@ def test_example_details() -> None:
         assert [m.review_id for m in result.top_movers] == ["r039"]
 
 
+def test_payment_backed_weight_and_top_payer_share() -> None:
+    # 7: three payers share the payment-backed weight equally, on both paths.
+    for result in _both_paths(EXAMPLES[7][0]):
+        assert result.payment_backed_weight == pytest.approx(4.5)
+        assert result.top_payer_share == pytest.approx(1 / 3)
+        assert result.histogram_verified == (0, 0, 0, 0, 3)
+    # One wallet paying for most of the payment-backed weight shows, even among other reviews.
+    one_wallet = [review(0, 5, PAID, reviewer="0xmerchant"), review(1, 5, PAID, time=NOW - 360 * DAY),
+                  review(2, 4, V), review(3, 3, NONE)]  # fmt: skip
+    for result in _both_paths(one_wallet):
+        assert result.payment_backed_weight == pytest.approx(1.5 + 1.5 / 4)
+        assert result.top_payer_share == pytest.approx(1.5 / (1.5 + 1.5 / 4))
+    # No payment-backed review: no share, zero weight.
+    full, agg = _both_paths(EXAMPLES[2][0])
+    assert (full.top_payer_share, agg.top_payer_share, full.payment_backed_weight) == (None, None, 0.0)
+
+
 def test_wire_form_is_json_ready() -> None:
     full, _ = _both_paths(EXAMPLES[4][0])
     wire = json.loads(json.dumps(full.to_wire()))
-    assert wire["paramsVersion"] == "v1"
+    assert wire["paramsVersion"] == DEFAULT_PARAMS.version
+    assert (wire["paymentBackedWeight"], wire["topPayerShare"]) == (0.0, None)
     assert wire["counts"] == {"total": 40, "live": 40, "verified": 10, "unverified": 30, "superseded": 0}
     assert wire["histogram"] == {"verified": [0, 0, 0, 5, 5], "unverified": [30, 0, 0, 0, 0]}
     assert wire["lastReviewAt"] == NOW

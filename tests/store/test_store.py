@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from service.store.engine import make_engine, session_scope
-from service.store.migrate import upgrade
+from service.store.migrate import include_name, upgrade
 from service.store.reviews import (
     ReceiptAlreadyClaimed,
     claim_receipts,
@@ -45,7 +45,8 @@ def _review(
 
 def test_migrations_match_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})  # task queue: not modelled
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
 
@@ -77,13 +78,14 @@ def test_superseding_review_takes_over_the_claim(engine: Engine) -> None:
         claim_receipts(s, replay_keys=["0xabc"], review=first, superseding=None)
     with session_scope(engine) as s:
         newer = _review("r2", t=2000)
-        s.add(newer)
-        s.flush()
         old = live_review_for(s, attester=newer.attester, subject_normalized=newer.subject_normalized)
         assert old is not None
         assert old.id == "r1"
-        old.superseded_by = "r2"
+        old.superseded_by = "r2"  # superseded first: the unique index allows one live review per attester+subject
         s.add(old)
+        s.flush()
+        s.add(newer)
+        s.flush()
         claim_receipts(s, replay_keys=["0xabc"], review=newer, superseding="r1")
     with session_scope(engine) as s:
         assert receipt_holder(s, replay_key="0xabc") == "r2"
@@ -116,3 +118,32 @@ def test_keyset_pagination_visits_every_row_once(engine: Engine) -> None:
 def test_foreign_cursor_is_rejected(cursor: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - any ValueError subclass (JSON, base64)
         decode_cursor(cursor)
+
+
+def test_migration_0002_repairs_duplicate_live_reviews_then_enforces_one(tmp_path: Path) -> None:
+    """Stores written before 0002 may hold several live reviews of one attester about one subject: the latest stays
+    live, the others are superseded by it; afterwards the database refuses a second live review."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with fresh_database_url(tmp_path) as url:
+        eng = make_engine(url=url)
+        try:
+            upgrade(engine=eng, revision="0001")
+            insert = text(
+                "INSERT INTO reviews (id, subject, subject_normalized, did_address, attester, version, rating_value, "
+                "review_body, screenshot_urls, proofs_json, data_hex, review_time, source, verified_purchase, "
+                "evidence, created_at) VALUES (:id, 's', 's', '0x', :a, '', 5, '', '[]', '[]', '0x', :t, 'api', "
+                "false, 'none', :t)"
+            )
+            with eng.begin() as conn:
+                for rid, attester, t in [("d1", "0xaa", 10), ("d2", "0xaa", 30), ("d3", "0xaa", 20), ("o1", "0xbb", 5)]:
+                    conn.execute(insert, {"id": rid, "a": attester, "t": t})
+            upgrade(engine=eng)
+            with eng.connect() as conn:
+                rows = dict(conn.execute(text("SELECT id, superseded_by FROM reviews")).all())
+            assert rows == {"d1": "d2", "d2": None, "d3": "d2", "o1": None}
+            with pytest.raises(IntegrityError), eng.begin() as conn:
+                conn.execute(insert, {"id": "d4", "a": "0xaa", "t": 40})
+        finally:
+            eng.dispose()

@@ -26,7 +26,14 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
     if backend() != "postgres":
         yield f"sqlite:///{tmp_path / 'omatrust.db'}"
         return
-    name = f"omatrust_t_{uuid.uuid4().hex[:12]}"
+    with fresh_postgres_url(prefix="omatrust_t") as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_url(*, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (``{prefix}_`` + random hex), dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

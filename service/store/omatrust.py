@@ -1,0 +1,129 @@
+"""Stored OMATrust attestations (Key Binding, Controller Witness, Linked Identifier, User Review Response): writes
+from chain sync and the look-ups the on-chain authorization tiers read (``AttestationLookup`` of
+``service.verdicts.onchain``, satisfied structurally)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from service.records import (
+    CONTROLLER_WITNESS,
+    KEY_BINDING,
+    LINKED_IDENTIFIER,
+    USER_REVIEW_RESPONSE,
+    Attested,
+    ControllerWitness,
+    KeyBinding,
+    LinkedIdentifier,
+    ReviewResponse,
+)
+from service.store.engine import session_scope
+from service.store.tables import OmatrustAttestationRow
+
+VALID = "valid"
+REJECTED = "rejected"
+AUTHORIZED = "authorized"  # a review response from an address authorized for the subject
+UNAUTHORIZED = "unauthorized"
+_BUILD: dict[str, Any] = {
+    KEY_BINDING: KeyBinding,
+    CONTROLLER_WITNESS: ControllerWitness,
+    LINKED_IDENTIFIER: LinkedIdentifier,
+    USER_REVIEW_RESPONSE: ReviewResponse,
+}
+
+
+def record_fields(record: object) -> dict[str, Any]:
+    """A decoded record as the JSON stored in ``fields`` (tuples become lists)."""
+    assert dataclasses.is_dataclass(record)
+    assert not isinstance(record, type)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(record).items()}
+
+
+def _record(kind: str, fields: Mapping[str, Any]) -> Any:
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return _BUILD[kind](**values)
+
+
+def stored_uids(session: Session, *, uids: Sequence[str]) -> set[str]:
+    """Which of these UIDs are stored already."""
+    if not uids:
+        return set()
+    rows = session.exec(
+        select(OmatrustAttestationRow.uid).where(col(OmatrustAttestationRow.uid).in_([u.lower() for u in uids]))
+    )
+    return set(rows)
+
+
+def add_attestations(session: Session, *, rows: Iterable[OmatrustAttestationRow]) -> int:
+    """Insert rows whose UID is not stored yet (re-read blocks are harmless); returns how many were new."""
+    rows = list(rows)
+    known = stored_uids(session, uids=[r.uid for r in rows])
+    new = [r for r in rows if r.uid not in known]
+    session.add_all(new)
+    return len(new)
+
+
+def apply_revocations(session: Session, *, revoked: Mapping[str, int]) -> int:
+    """Record revocation times (``uid → time``) of stored attestations; returns how many rows changed."""
+    changed = 0
+    for uid, when in revoked.items():
+        result = session.execute(
+            update(OmatrustAttestationRow)
+            .where(col(OmatrustAttestationRow.uid) == uid.lower(), col(OmatrustAttestationRow.revocation_time) == 0)
+            .values(revocation_time=when)
+        )
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
+def responses_for(session: Session, *, review_uids: Sequence[str]) -> dict[str, list[OmatrustAttestationRow]]:
+    """Authorized review responses by the review UID they answer, oldest first."""
+    if not review_uids:
+        return {}
+    rows = session.exec(
+        select(OmatrustAttestationRow)
+        .where(col(OmatrustAttestationRow.kind) == USER_REVIEW_RESPONSE)
+        .where(col(OmatrustAttestationRow.status) == AUTHORIZED)
+        .where(col(OmatrustAttestationRow.ref_uid).in_([u.lower() for u in review_uids]))
+        .order_by(col(OmatrustAttestationRow.attestation_time))
+    )
+    out: dict[str, list[OmatrustAttestationRow]] = {}
+    for row in rows:
+        out.setdefault(row.ref_uid, []).append(row)
+    return out
+
+
+class StoredAttestations:
+    """``AttestationLookup`` over the ``omatrust_attestations`` table (valid rows only, revoked ones included)."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        self.engine = engine
+
+    def _find(self, kind: str, subject: str) -> list[Attested[Any]]:
+        with session_scope(self.engine) as session:
+            rows = session.exec(
+                select(OmatrustAttestationRow)
+                .where(col(OmatrustAttestationRow.kind) == kind)
+                .where(col(OmatrustAttestationRow.subject_key) == subject)
+                .where(col(OmatrustAttestationRow.status) == VALID)
+                .order_by(col(OmatrustAttestationRow.attestation_time), col(OmatrustAttestationRow.uid))
+            ).all()
+            return [
+                Attested(r.uid, r.attester, r.attestation_time, r.revocation_time, _record(kind, r.fields))
+                for r in rows
+            ]
+
+    def key_bindings(self, *, subject: str) -> Sequence[Attested[KeyBinding]]:
+        return self._find(KEY_BINDING, subject)
+
+    def controller_witnesses(self, *, subject: str) -> Sequence[Attested[ControllerWitness]]:
+        return self._find(CONTROLLER_WITNESS, subject)
+
+    def linked_identifiers(self, *, subject: str) -> Sequence[Attested[LinkedIdentifier]]:
+        return self._find(LINKED_IDENTIFIER, subject)

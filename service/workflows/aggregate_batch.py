@@ -1,0 +1,49 @@
+"""Score-aggregate changes of a whole sync chunk, applied once per subject at the end of the chunk's transaction.
+
+``apply_review_change`` loads, locks and saves the subject's and the global aggregate for every review written: two
+row locks, two reads and two writes per review — most of what storing an indexed review cost. ``ChunkAggregates``
+is an ``AggregateChange`` that records each change as the scoring core sees it *at the moment of the write* (a row
+may be superseded later in the same chunk: the snapshot keeps the order of events exact), and :meth:`flush` applies
+them in order, locking the global row first and then each subject in sorted order (the write path's lock order),
+one read and one write per touched aggregate.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from service.scoring import ScoredReview
+from service.store.tables import ReviewRow
+from service.workflows.aggregates import scored
+from service.workflows.runtime import Runtime
+from service.workflows.withdraw import apply_many
+
+
+class ChunkAggregates:
+    def __init__(self, *, rt: Runtime) -> None:
+        self.rt = rt
+        self._ops: list[tuple[str, bool, ScoredReview]] = []  # (subject, add?, review) in the order of the writes
+
+    def __call__(self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int) -> None:
+        subject = (added or removed).subject_normalized  # type: ignore[union-attr]
+        if removed is not None:
+            self._ops.append((subject, False, scored(removed, superseded=False)))
+            self._ops.append((subject, True, scored(removed, superseded=True)))
+        if added is not None:
+            self._ops.append((subject, True, scored(added)))
+
+    def mark(self) -> int:
+        """A point to :meth:`rollback_to` when the savepoint around a write is rolled back."""
+        return len(self._ops)
+
+    def rollback_to(self, mark: int) -> None:
+        del self._ops[mark:]
+
+    def flush(self, session: Session, *, now: int) -> None:
+        """Apply everything recorded, in the caller's transaction, and forget it."""
+        ops: dict[str, list[tuple[bool, ScoredReview]]] = {}
+        for subject, add, review in self._ops:
+            ops.setdefault(subject, []).append((add, review))
+        if ops:
+            apply_many(session, rt=self.rt, ops=ops, now=now)
+        self._ops.clear()

@@ -1,0 +1,330 @@
+"""``omatrust sync`` for ERC-8004: index a Reputation Registry's feedback, map agents to services, verify feedback.
+
+Per chain, one unit: (Reputation Registry, its Identity Registry), checkpointed as ``erc8004:<chain>:<registry>``
+in ``indexer_progress`` with the block hashes in ``indexer_blocks`` — the same bookkeeping as the EAS indexer.
+
+* Reorgs: before reading on, the checkpoint block's hash is compared with the chain's; on a mismatch the recorded
+  hashes are walked down to the fork point and everything from blocks above it is undone in one transaction
+  (feedback deleted, revocations cleared, responses deleted), then those blocks are read again.
+* Each chunk of blocks is stored in one transaction together with its checkpoint. Slow work (fetching files, reading
+  the agent and the payment) happens before that transaction, outside it.
+* ``NewFeedback`` → a row with its verdict (``service.verdicts.erc8004``): status, reason, self-feedback flag.
+  ``FeedbackRevoked`` → the row's ``revoked_block`` (it drops out of the evidence summary). ``ResponseAppended`` →
+  kept for audit.
+* Agents are resolved once per run (owner, wallet, approved operator, registration file → service DIDs) and stored,
+  mapped or not: unmappable agents are reported by ``omatrust sync`` and never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service.chain.erc8004 import (
+    AgentFacts,
+    FeedbackRevoked,
+    FeedbackScanner,
+    NewFeedback,
+    RegistryClient,
+    ResponseAppended,
+)
+from service.dids import did_web_host, normalize_did
+from service.errors import CouldNotCheck, FetchFailed, MalformedInput
+from service.payments.reader import PaymentReader
+from service.store.batch import advance_indexer_checkpoint
+from service.store.chains import progress_row, recent_blocks, remember_blocks, rewind_checkpoint
+from service.store.engine import session_scope
+from service.store.erc8004 import add_response, known_feedback, mark_revoked, save_agent, undo_after
+from service.store.tables import Erc8004AgentRow, Erc8004FeedbackRow, Erc8004ResponseRow
+from service.verdicts.erc8004 import (
+    FeedbackReason,
+    FeedbackStatus,
+    confirms,
+    file_consistent,
+    hash_matches,
+    judge_payment,
+    parse_feedback_file,
+    parse_registration,
+)
+from service.workflows.erc8004_fetch import UriFetcher
+
+log = logging.getLogger("omatrust.erc8004")
+WELL_KNOWN = "/.well-known/agent-registration.json"
+
+
+@dataclass
+class Erc8004Deps:
+    engine: Engine
+    client: RegistryClient
+    files: UriFetcher
+    payments: PaymentReader | None
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class Erc8004Report:
+    from_block: int | None = None
+    to_block: int | None = None
+    chunks: int = 0
+    feedback: int = 0
+    known: int = 0
+    revoked: int = 0
+    responses: int = 0
+    payment_verified: int = 0
+    self_feedback: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    unmapped_agents: list[str] = field(default_factory=list)
+    reorg_fork: int | None = None
+    undone: tuple[int, int, int] = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Agent:
+    facts: AgentFacts
+    row: Erc8004AgentRow
+    operators: frozenset[str]  # lower-case addresses that count as the agent itself (owner, approved, wallet)
+    approved_for_all: dict[str, bool] = field(default_factory=dict)  # isApprovedForAll(owner, client), per run
+
+
+def checkpoint_after_reorgs(*, deps: Erc8004Deps, name: str, report: Erc8004Report) -> int | None:
+    """The checkpoint to resume from, after undoing whatever orphaned blocks brought.
+
+    Raises:
+        ChainUnavailable: RPC failure (nothing changed).
+    """
+    with Session(deps.engine) as session:
+        progress = progress_row(session, name=name)
+        blocks = recent_blocks(session, name=name)
+    if progress is None:
+        return None
+    checkpoint = int(progress.last_block)
+    if progress.block_hash is not None and deps.client.block_hash(number=checkpoint) == progress.block_hash:
+        return checkpoint
+    fork: int | None = None
+    fork_hash: str | None = None
+    for number, block_hash in blocks:
+        if number <= checkpoint and deps.client.block_hash(number=number) == block_hash:
+            fork, fork_hash = number, block_hash
+            break
+    if fork is None:  # deeper than every hash kept: start again below the oldest one
+        fork = max(-1, (min(n for n, _ in blocks) - 1) if blocks else checkpoint - 1)
+    reg = deps.client.registries
+    with session_scope(deps.engine) as session:
+        report.undone = undo_after(session, chain_id=reg.chain_id, registry=reg.reputation.lower(), block=fork)
+        rewind_checkpoint(session, name=name, block=fork, block_hash=fork_hash, now=int(deps.clock()))
+    report.reorg_fork = fork
+    log.warning("erc8004 sync: reorg below block %d, forked after %d; undid %s (feedback, revocations, responses)",
+                checkpoint, fork, report.undone)  # fmt: skip
+    return fork
+
+
+def resolve_agent(*, deps: Erc8004Deps, agent_id: int) -> Agent:
+    """Read the agent on chain and map its registration file to service DIDs (never raises for a bad file).
+
+    Raises:
+        ChainUnavailable: RPC failure.
+    """
+    reg = deps.client.registries
+    facts = deps.client.agent(agent_id=agent_id)
+    row = Erc8004AgentRow(
+        chain_id=reg.chain_id, registry_address=reg.reputation.lower(), agent_id=str(agent_id),
+        identity_address=reg.identity.lower(), owner=facts.owner,
+        wallet=facts.wallet, token_uri=facts.token_uri, status="unmapped", checked_at=int(deps.clock()),
+    )  # fmt: skip
+    operators = {a for a in (facts.owner, facts.approved, facts.wallet) if a}
+    if facts.owner is None:
+        row.reason = "agent-unknown"
+        return Agent(facts, row, frozenset(operators))
+    try:
+        registration = parse_registration(deps.files.fetch(uri=facts.token_uri))
+    except FetchFailed as exc:
+        row.reason, row.detail = exc.reason.value, exc.detail
+        return Agent(facts, row, frozenset(operators))
+    except MalformedInput as exc:
+        row.reason, row.detail = "registration-invalid", exc.detail
+        return Agent(facts, row, frozenset(operators))
+    row.wallets = sorted({*registration.wallets, *([facts.wallet] if facts.wallet else [])})
+    home = deps.files.url_for(facts.token_uri) or ""
+    dids = [normalize_did(d) for d in registration.dids]
+    refuted: list[str] = []
+    for did in registration.web_dids:
+        host = did_web_host(did)
+        if home.startswith(f"https://{host}/"):
+            dids.append(normalize_did(did))  # the registration file itself is served by that domain
+            continue
+        try:
+            proof = parse_registration(deps.files.fetch(uri=f"https://{host}{WELL_KNOWN}"))
+        except (FetchFailed, MalformedInput):
+            dids.append(normalize_did(did))  # no domain proof published: the endpoint is taken as asserted
+            continue
+        if confirms(proof, agent_registry=reg.agent_registry, agent_id=agent_id):
+            dids.append(normalize_did(did))
+        else:
+            refuted.append(did)  # the domain publishes a registration list without this agent
+    row.service_dids = sorted(set(dids))
+    if row.service_dids:
+        row.status, row.reason = "mapped", None
+    else:
+        row.reason = "no-service-did"
+    if refuted:
+        row.detail = "domain proof does not list this agent: " + ", ".join(refuted)
+    return Agent(facts, row, frozenset(operators))
+
+
+def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> Erc8004FeedbackRow:
+    """The stored row of one ``NewFeedback`` with its verdict (see ``service.verdicts.erc8004``).
+
+    Raises:
+        ChainUnavailable: reading the operator status failed (the chunk is retried on the next run).
+    """
+    reg = deps.client.registries
+    self_feedback = event.client in agent.operators
+    if not self_feedback and agent.facts.owner is not None:
+        if event.client not in agent.approved_for_all:
+            operator = deps.client.is_operator(owner=agent.facts.owner, spender=event.client)
+            agent.approved_for_all[event.client] = operator
+        self_feedback = agent.approved_for_all[event.client]
+    row = Erc8004FeedbackRow(
+        chain_id=reg.chain_id, registry_address=reg.reputation.lower(), agent_id=str(event.agent_id),
+        client=event.client, feedback_index=event.index, value=str(event.value), value_decimals=event.decimals,
+        tag1=event.tag1, tag2=event.tag2, endpoint=event.endpoint, feedback_uri=event.uri,
+        feedback_hash=event.hash, block_number=event.place.block_number, block_hash=event.place.block_hash,
+        tx_hash=event.place.tx_hash, log_index=event.place.log_index, status=FeedbackStatus.UNVERIFIED.value,
+        self_feedback=self_feedback, seen_at=int(deps.clock()),
+    )  # fmt: skip
+    status, reason, detail = _judge(deps=deps, event=event, agent=agent, row=row)
+    row.status, row.reason, row.detail = status.value, reason, detail
+    return row
+
+
+def _judge(
+    *, deps: Erc8004Deps, event: NewFeedback, agent: Agent, row: Erc8004FeedbackRow
+) -> tuple[FeedbackStatus, str | None, str]:
+    if not event.uri:
+        return FeedbackStatus.UNVERIFIED, FeedbackReason.NO_FILE.value, ""
+    try:
+        data = deps.files.fetch(uri=event.uri)
+    except FetchFailed as exc:
+        return FeedbackStatus.REJECTED, exc.reason.value, exc.detail
+    except CouldNotCheck as exc:  # saturated: not the file's fault
+        return FeedbackStatus.UNVERIFIED, exc.reason.value, exc.detail
+    if not hash_matches(uri=event.uri, data=data, feedback_hash=event.hash):
+        return FeedbackStatus.REJECTED, FeedbackReason.HASH_MISMATCH.value, "keccak256(file) != feedbackHash"
+    try:
+        file = parse_feedback_file(data)
+    except MalformedInput as exc:
+        return FeedbackStatus.REJECTED, FeedbackReason.FILE_INVALID.value, exc.detail
+    registry = deps.client.registries.agent_registry
+    if not file_consistent(
+        file, agent_registry=registry, agent_id=event.agent_id, client=event.client, value=event.value,
+        decimals=event.decimals,
+    ):  # fmt: skip
+        return FeedbackStatus.REJECTED, FeedbackReason.FILE_MISMATCH.value, "file does not describe this feedback"
+    proof = file.proof_of_payment
+    if proof is None:
+        return FeedbackStatus.UNVERIFIED, FeedbackReason.NO_PROOF.value, ""
+    row.payment_network, row.payment_tx = proof.network, proof.tx_hash
+    if deps.payments is None:
+        return FeedbackStatus.UNVERIFIED, FeedbackReason.PAYMENT_NETWORK_NOT_CONFIGURED.value, proof.network
+    try:
+        observation = deps.payments.observe(network=proof.network, transaction=proof.tx_hash)
+    except CouldNotCheck as exc:
+        return FeedbackStatus.UNVERIFIED, exc.reason.value, exc.detail
+    payees = set(agent.row.wallets) | ({agent.facts.wallet} if agent.facts.wallet else set())
+    verdict = judge_payment(proof=proof, client=event.client, payees=payees, observation=observation)
+    if verdict is None:
+        return FeedbackStatus.PAYMENT_VERIFIED, None, ""
+    return FeedbackStatus.UNVERIFIED, verdict.value, ""
+
+
+def sync_erc8004(
+    *, deps: Erc8004Deps, scanner: FeedbackScanner, from_block: int = 0, to_block: int | None = None
+) -> Erc8004Report:
+    """Index from the checkpoint (or ``from_block``) up to the safe head (or ``to_block``).
+
+    Raises:
+        ChainUnavailable: RPC failure (committed chunks are kept; run again to resume).
+    """
+    reg = deps.client.registries
+    name, registry = reg.checkpoint_name, reg.reputation.lower()
+    report = Erc8004Report()
+    checkpoint = checkpoint_after_reorgs(deps=deps, name=name, report=report)
+    agents: dict[int, Agent] = {}
+    for chunk in scanner.sync(checkpoint=checkpoint, start_block=from_block, to_block=to_block):
+        if report.from_block is None:
+            report.from_block = chunk.from_block
+        feedback_ids = {e.agent_id for e in chunk.events if isinstance(e, NewFeedback)}
+        with Session(deps.engine) as session:
+            known = known_feedback(session, chain_id=reg.chain_id, registry=registry, agent_ids=feedback_ids)
+        rows: list[Erc8004FeedbackRow] = []
+        for event in chunk.events:
+            if not isinstance(event, NewFeedback):
+                continue
+            if (str(event.agent_id), event.client, event.index) in known:
+                report.known += 1
+                continue
+            if event.agent_id not in agents:
+                agents[event.agent_id] = resolve_agent(deps=deps, agent_id=event.agent_id)
+            rows.append(verify_feedback(deps=deps, event=event, agent=agents[event.agent_id]))
+        last_hash = deps.client.block_hash(number=chunk.to_block)
+        hashes = {e.place.block_number: e.place.block_hash for e in chunk.events}
+        with session_scope(deps.engine) as session:
+            _store_chunk(session, deps=deps, chunk_events=chunk.events, rows=rows, agents=agents, report=report)
+            advance_indexer_checkpoint(session, name=name, block=chunk.to_block, now=int(deps.clock()))
+            remember_blocks(
+                session, name=name, hashes=hashes, last_block=chunk.to_block, last_hash=last_hash, chain_ref=None
+            )
+        report.chunks += 1
+        report.to_block = chunk.to_block
+    report.unmapped_agents = sorted(str(a) for a, agent in agents.items() if agent.row.status != "mapped")
+    return report
+
+
+def _store_chunk(
+    session: Session,
+    *,
+    deps: Erc8004Deps,
+    chunk_events: tuple[NewFeedback | FeedbackRevoked | ResponseAppended, ...],
+    rows: list[Erc8004FeedbackRow],
+    agents: dict[int, Agent],
+    report: Erc8004Report,
+) -> None:
+    reg = deps.client.registries
+    registry = reg.reputation.lower()
+    for agent_id in {int(r.agent_id) for r in rows}:
+        save_agent(session, row=agents[agent_id].row.model_copy())
+    for row in rows:
+        session.add(row)
+        report.feedback += 1
+        report.payment_verified += row.status == FeedbackStatus.PAYMENT_VERIFIED
+        report.self_feedback += row.self_feedback
+        if row.reason:
+            report.reasons[row.reason] = report.reasons.get(row.reason, 0) + 1
+    session.flush()
+    for event in chunk_events:  # in log order: a revocation after its feedback in the same chunk finds it
+        if isinstance(event, FeedbackRevoked):
+            report.revoked += mark_revoked(
+                session, chain_id=reg.chain_id, registry=registry, agent_id=event.agent_id, client=event.client,
+                index=event.index, block=event.place.block_number,
+            )  # fmt: skip
+        elif isinstance(event, ResponseAppended):
+            add_response(
+                session,
+                row=Erc8004ResponseRow(
+                    chain_id=reg.chain_id, registry_address=registry, tx_hash=event.place.tx_hash,
+                    log_index=event.place.log_index, agent_id=str(event.agent_id), client=event.client,
+                    feedback_index=event.index, responder=event.responder, response_uri=event.uri,
+                    response_hash=event.hash, block_number=event.place.block_number,
+                ),
+            )  # fmt: skip
+            report.responses += 1
+
+
+def iter_reasons(report: Erc8004Report) -> Iterator[str]:
+    for reason, count in sorted(report.reasons.items()):
+        yield f"{reason}={count}"

@@ -1,0 +1,70 @@
+"""The attester's EAS nonce without a chain round-trip per submission, when the service can know it.
+
+What the service knows: its own outbox (requests of the attester it accepted — pending, submitted or confirmed —
+consume nonces in order, so the next one is one past the highest) and recent chain reads (``NonceBook``, a
+bounded per-process cache with a TTL). When the claimed nonce is exactly the next one by that knowledge, no RPC is
+made; on any mismatch the chain is read again and that value is used (and cached). So a stale value never turns a
+right request into a refusal, and a wrong nonce is refused with a clean 422 ``delegation-nonce`` as before.
+
+The one thing this cannot see is the attester spending a nonce *elsewhere* (another relayer) since the last read;
+such a request would also have raced the chain without the cache. It is caught before any gas is spent: the
+publisher re-checks every request against the chain nonce and marks it ``failed`` (``delegation-nonce``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from eth_utils.address import to_checksum_address
+
+from service.store.engine import session_scope
+from service.store.outbox import next_own_nonce
+
+if TYPE_CHECKING:  # runtime.py holds a NonceBook
+    from service.workflows.runtime import Runtime
+
+
+class NonceBook:
+    """attester (lower-case) → EAS nonce last read from the chain, for ``ttl`` seconds; at most ``size`` entries
+    (least recently used dropped). Thread-safe."""
+
+    def __init__(self, *, ttl: float = 30.0, size: int = 100_000, clock: Callable[[], float] = time.monotonic):
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, attester: str) -> int | None:
+        with self._lock:
+            entry = self._entries.get(attester)
+            if entry is None or self.clock() - entry[1] > self.ttl:
+                return None
+            self._entries.move_to_end(attester)
+            return entry[0]
+
+    def put(self, attester: str, nonce: int) -> None:
+        with self._lock:
+            self._entries[attester] = (nonce, self.clock())
+            self._entries.move_to_end(attester)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def chain_nonce_for(*, rt: Runtime, attester: str, claimed: int) -> int:
+    """The attester's chain nonce to check ``claimed`` against (``attester`` lower-case): ``claimed`` itself when
+    the outbox or a recent chain read says it is the next one, else a fresh ``getNonce``.
+
+    Raises:
+        ChainUnavailable: the chain had to be read and could not be.
+    """
+    with session_scope(rt.engine) as session:
+        own = next_own_nonce(session, attester=attester)
+    cached = rt.nonces.get(attester)
+    if (own is not None or cached is not None) and claimed == max(own or 0, cached or 0):
+        return claimed
+    fresh = rt.eas.get_nonce(attester=to_checksum_address(attester))
+    rt.nonces.put(attester, fresh)
+    return fresh

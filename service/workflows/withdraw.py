@@ -1,0 +1,133 @@
+"""Withdrawing a review whose attestation cannot land (publish failed for good, or its chain was given up by
+``omatrust chain adopt``): it is **not live** any more — it counts in no score, its receipts back nothing, and it
+supersedes nothing (the reviewer's previous review, if any, is live again).
+
+A withdrawn review is marked ``superseded_by = its own id``: every "live" query (``superseded_by IS NULL``), the
+receipt-claim rule (a claim held by a review that is not live is transferable) and the aggregates then treat it as
+retired without a new column to teach them. The reason is the outbox item's ``last_error``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from service.errors import StaleAggregate
+from service.scoring import ScoredReview, SubjectAggregate, aggregate_add, aggregate_remove
+from service.store.aggregates import load_for_update, save
+from service.store.scoring_queries import ensure_aggregate_row
+from service.store.tables import ReviewRow
+from service.workflows.aggregates import (
+    aggregate_from_state,
+    aggregate_to_state,
+    load_global_for_update,
+    save_global,
+    scored,
+)
+from service.workflows.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def is_withdrawn(row: ReviewRow) -> bool:
+    return row.superseded_by == row.id
+
+
+def withdraw_review(session: Session, *, rt: Runtime, review_id: str, now: int) -> bool:
+    """Withdraw ``review_id`` in the caller's transaction (see the module docstring). Returns False when it is
+    unknown or already withdrawn. Its attestation UID is cleared (the chain does not have it)."""
+    row = session.get(ReviewRow, review_id, with_for_update=True)
+    if row is None or is_withdrawn(row):
+        return False
+    was_live = row.superseded_by is None
+    superseded = list(
+        session.exec(
+            select(ReviewRow)
+            .where(ReviewRow.superseded_by == review_id, ReviewRow.id != review_id)
+            .order_by(col(ReviewRow.review_time).desc(), col(ReviewRow.created_at).desc(), col(ReviewRow.id).desc())
+            .with_for_update()
+        )
+    )
+    before = scored(row, superseded=False)  # as the aggregates count it now (attestation fields cleared below)
+    row.superseded_by, row.attestation_uid, row.chain_ref, row.attestation_block = row.id, None, None, None
+    session.add(row)
+    session.flush()  # out of the live set before the previous review re-enters it (one live review per pair)
+    restored = superseded[0] if was_live and superseded else None
+    if restored is not None:
+        restored.superseded_by = None
+        session.add(restored)
+        for other in superseded[1:]:
+            other.superseded_by = restored.id
+            session.add(other)
+        session.flush()
+    if was_live:
+        _move(session, rt=rt, retired=before, subject=row.subject_normalized, revived=restored, now=now)
+    log.info("review %s withdrawn (its attestation cannot land)%s", review_id,
+             f"; {restored.id} is live again" if restored else "")  # fmt: skip
+    return True
+
+
+def _move(session: Session, *, rt: Runtime, retired: ScoredReview, subject: str, revived: ReviewRow | None,
+          now: int) -> None:  # fmt: skip
+    """Aggregates: ``retired`` goes from live to superseded; ``revived`` from superseded to live."""
+    removes = [retired]
+    adds = [dataclasses.replace(retired, superseded=True)]
+    if revived is not None:
+        removes.append(scored(revived, superseded=True))
+        adds.append(scored(revived, superseded=False))
+    apply_scored(session, rt=rt, subject=subject, removes=removes, adds=adds, now=now)
+
+
+def apply_scored(
+    session: Session,
+    *,
+    rt: Runtime,
+    subject: str,
+    removes: Sequence[ScoredReview],
+    adds: Sequence[ScoredReview],
+    now: int,
+) -> None:
+    """Take ``removes`` out of and put ``adds`` into the subject's and the global aggregate, in the caller's
+    transaction. See :func:`apply_many`."""
+    ops = [(False, r) for r in removes] + [(True, r) for r in adds]
+    apply_many(session, rt=rt, ops={subject: ops}, now=now)
+
+
+def apply_many(
+    session: Session, *, rt: Runtime, ops: dict[str, list[tuple[bool, ScoredReview]]], now: int
+) -> None:
+    """Apply (add?, review) operations, in order, to each subject's aggregate and all of them to the global one, in
+    the caller's transaction: the global row is locked first, then the subjects in sorted order (the write path's
+    lock order); one read and one write per aggregate. A stale or inconsistent aggregate is left as it is and
+    reported to ``rt.aggregates_stale`` (rebuilt from the reviews)."""
+
+    def changed(agg: SubjectAggregate, items: Sequence[tuple[bool, ScoredReview]]) -> SubjectAggregate:
+        for add, review in items:
+            agg = aggregate_add(agg=agg, review=review) if add else aggregate_remove(agg=agg, review=review)
+        return agg
+
+    glob = load_global_for_update(session, now=now, params=rt.params)
+    stale = glob is None
+    for subject in sorted(ops):
+        ensure_aggregate_row(session, key=subject, now=now)
+        stored = load_for_update(session, subject_normalized=subject)
+        try:
+            agg = changed(aggregate_from_state(stored.state if stored else {}, params=rt.params), ops[subject])
+        except (StaleAggregate, ValueError) as exc:
+            log.warning("aggregate of %s not updated: %s", subject, exc)
+            stale = True
+            continue
+        save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(),
+             now=now)  # fmt: skip
+    if glob is not None:
+        try:
+            glob = changed(glob, [op for subject in sorted(ops) for op in ops[subject]])
+            save_global(session, agg=glob, now=now)
+        except ValueError as exc:
+            log.warning("global aggregate not updated: %s", exc)
+            stale = True
+    if stale:
+        rt.aggregates_stale()
