@@ -18,7 +18,7 @@ from eth_account import Account
 
 from service.chain.codec import encode_review, review_recipient
 from service.chain.delegation import DelegatedRequest
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.domain import Review
 
 PROOF = (

@@ -27,7 +27,7 @@ from eth_account import Account
 
 from service.chain.codec import decode_review, encode_review, review_recipient
 from service.chain.delegation import DelegatedRequest
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.indexer import ReviewIndexer
 from service.domain import Review
 from service.store.engine import make_engine

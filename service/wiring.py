@@ -46,9 +46,27 @@ class Wired:
             close()
 
 
+def load_settings(**overrides: Any) -> Settings:
+    """The settings every face starts from: ``OMATRUST_*`` environment (and ``.env``), with ``overrides`` applied.
+
+    Raises:
+        pydantic.ValidationError: a setting is malformed.
+    """
+    settings = Settings()
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def connect_chain(*, rpc_url: str, timeout: float = 10.0) -> Any:
+    """A ``Web3`` JSON-RPC client for ``rpc_url`` (nothing is sent until first used); for commands that talk to a
+    node without the runtime (bootstrap, ERC-8004 feedback, demo)."""
+    from service.chain.rpc import connect
+
+    return connect(rpc_url=rpc_url, timeout=timeout)
+
+
 def build_chain(settings: Settings) -> tuple[Any, bool]:
     """An EasClient for the configured chain (and whether it is ephemeral): the embedded EVM when no RPC URL is set."""
-    from service.chain.eas import EasClient
+    from service.chain.eas_relayer import EasClient
 
     if not settings.rpc_url:
         from service.chain.embedded import chain_path_for, start_embedded_chain
@@ -149,7 +167,7 @@ def build_relayer_clients(settings: Settings, *, eas: Any) -> dict[str, Any]:
     ``eas``, keyed by lower-case relayer address, in configuration order (a key's slot is its position)."""
     from eth_account import Account
 
-    from service.chain.eas import EasClient
+    from service.chain.eas_relayer import EasClient
 
     clients: dict[str, Any] = {}
     for key in settings.relayer_key_list():

@@ -33,7 +33,7 @@ from service.api.shared_limits import SharedRateLimiter
 from service.config import Settings
 from service.identity.cache import TtlCache
 from service.identity.profile import ServiceProfile
-from service.wiring import Wired, build_rate_limit_strategy, wire
+from service.wiring import Wired, build_rate_limit_strategy, load_settings, wire
 
 REPUTATION_CACHE_SECONDS = 2.0
 # Requests that verify proofs (look-ups to did:web hosts, DNS, the chain): run behind the verification bulkhead.
@@ -43,7 +43,7 @@ VERIFICATION_ROUTES = (("POST", "/v1/reviews"), ("POST", "/v1/proofs/verify"))
 def create_app(settings: Settings | None = None, *, wired: Wired | None = None) -> FastAPI:
     """Build the app. Without ``wired`` the runtime (DB, chain, resolvers, publisher) is built from ``settings``
     at start-up and torn down at shutdown; tests may pass a pre-built one."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -106,10 +106,9 @@ def install(app: FastAPI) -> None:
             for operation in path_item.values():
                 responses = operation.setdefault("responses", {})
                 for status, description in COMMON.items():
-                    entry = responses.setdefault(status, {"description": description})
-                    entry["content"] = _problem_content()
+                    responses.setdefault(status, {"description": description})
                 for status, entry in responses.items():
-                    if status[0] in "45":
+                    if status[0] in "45":  # COMMON's included
                         entry["content"] = _problem_content()
         add_examples(schema)
         app.openapi_schema = schema

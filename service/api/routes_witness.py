@@ -56,6 +56,4 @@ async def post_witness(body: WitnessIn, rt: RuntimeDep, limiter: LimiterDep) -> 
             429, "Too many witness requests for this subject", headers={"Retry-After": str(int(wait) + 1)}
         )
     found = await run_in_threadpool(witness_controller, rt=rt, subject=body.subject, controller=body.controller)
-    return WitnessOut(uid=found.uid, subject=found.subject, controller=found.controller, method=found.method,
-                      observed_at=found.observed_at, attester=found.attester,
-                      created=found.created).model_dump(by_alias=True)  # fmt: skip
+    return WitnessOut.model_validate(found, from_attributes=True).model_dump(by_alias=True)

@@ -133,7 +133,7 @@ class _CanonicalReader:
         self.pos = 0
 
     def _fail(self, why: str) -> MalformedInput:
-        return MalformedInput(Reason.ATTESTATION_DATA_INVALID, f"not a canonical User Review encoding: {why}")
+        return MalformedInput(Reason.ATTESTATION_DATA_INVALID, f"not a canonical ABI encoding: {why}")
 
     def word(self, at: int) -> int:
         if at + _WORD > len(self.data):

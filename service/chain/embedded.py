@@ -43,7 +43,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from service.chain import deploy, token
 from service.chain.chainfile import SqliteKeyValue
 from service.chain.codec import ZERO_ADDRESS, schema_uid
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.domain import USER_REVIEW_SCHEMA, USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected, ChainUnavailable
 

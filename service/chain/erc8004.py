@@ -14,7 +14,6 @@ order; the caller commits each chunk with its checkpoint (see ``service.workflow
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import threading
@@ -27,9 +26,8 @@ from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.exceptions import BlockNotFound
 
-from service.chain.rpc import maybe_locked, rpc_errors
+from service.chain.node_reads import NodeReads
 from service.domain import Reason
 from service.errors import ChainRejected, ChainUnavailable
 
@@ -205,7 +203,7 @@ class AgentFacts:
     approved: str | None
 
 
-class RegistryClient:
+class RegistryClient(NodeReads):
     """Reads of one chain's ERC-8004 registries. Construct freely: nothing is read until needed."""
 
     def __init__(self, *, w3: Web3, registries: Registries, lock: threading.RLock | None = None) -> None:
@@ -213,39 +211,12 @@ class RegistryClient:
         self.registries = registries
         self._lock = lock
 
-    @contextlib.contextmanager
-    def _rpc(self, what: str) -> Iterator[None]:
-        with maybe_locked(self._lock), rpc_errors(what):
-            yield
-
-    def block_number(self) -> int:
-        """Raises ChainUnavailable."""
-        with self._rpc("eth_blockNumber"):
-            return int(self.w3.eth.block_number)
-
-    def block_hash(self, *, number: int) -> str | None:
-        """Hash of the canonical block ``number`` (None beyond the head). Raises ChainUnavailable."""
-        with self._rpc("eth_getBlockByNumber"):
-            try:
-                block = self.w3.eth.get_block(number)
-            except BlockNotFound:
-                return None
-        return _hex(block["hash"])
-
     def logs(self, *, from_block: int, to_block: int) -> list[Any]:
         """The three feedback events of the Reputation Registry in [from_block, to_block]. Raises ChainUnavailable."""
         topics = [[NEW_FEEDBACK_TOPIC, FEEDBACK_REVOKED_TOPIC, RESPONSE_APPENDED_TOPIC]]
-        with self._rpc("eth_getLogs"):
-            return list(
-                self.w3.eth.get_logs(
-                    {
-                        "address": self.registries.reputation,  # type: ignore[typeddict-item]
-                        "fromBlock": from_block,
-                        "toBlock": to_block,
-                        "topics": topics,
-                    }
-                )
-            )
+        return list(
+            self.fetch_logs(address=self.registries.reputation, topics=topics, from_block=from_block, to_block=to_block)
+        )
 
     def _call(self, signature: str, types: list[str], args: list[Any], out: list[str]) -> tuple[Any, ...]:
         data = _selector(signature) + encode(types, args)

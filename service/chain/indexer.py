@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from eth_utils.address import to_checksum_address
 
 from service.chain.codec import decode_review
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.domain import Reason, Review
 from service.errors import MalformedInput
 

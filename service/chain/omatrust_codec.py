@@ -3,7 +3,8 @@ Identifier and User Review Response, each decoded with its exact EAS schema stri
 
 A UID whose schema string we know is decoded under that string; prior versions whose fields differ are decoded
 under their own string and mapped onto the same record (missing fields get neutral values). Decoding is strict:
-the bytes must be the canonical encoding (re-encoding gives the same bytes), so aliased or padded data is refused.
+the bytes must be the canonical encoding (``service.chain.codec.decode_canonical``: checked while walking the bytes,
+before any value is built), so aliased, padded or oversized data is refused without expanding it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode, encode
-from eth_abi.exceptions import DecodingError, EncodingError
+from eth_abi.abi import encode
+from eth_abi.exceptions import EncodingError
 
-from service.chain.codec import schema_types, schema_uid
+from service.chain.codec import decode_canonical, schema_types, schema_uid
 from service.domain import Reason
 from service.errors import MalformedInput
 from service.records import (
@@ -44,7 +45,6 @@ LINKED_IDENTIFIER_WITH_METHOD_SCHEMA = (  # the testnet versions (revocable and 
 REVIEW_RESPONSE_SCHEMA = "string subject, string refUID, string responseBody"
 
 MAX_DATA_BYTES = 64 * 1024
-MAX_ARRAY_ELEMENTS = 64
 
 Record = KeyBinding | ControllerWitness | LinkedIdentifier | ReviewResponse
 
@@ -105,15 +105,6 @@ VERSIONS: dict[str, SchemaVersion] = {
 }
 
 
-def _check_values(values: tuple[Any, ...]) -> None:
-    for value in values:
-        items = value if isinstance(value, tuple) else (value,)
-        if len(items) > MAX_ARRAY_ELEMENTS:
-            raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, f"array longer than {MAX_ARRAY_ELEMENTS}")
-        if any(isinstance(i, str) and "\x00" in i for i in items):
-            raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, "string holds NUL")
-
-
 def encode_record(*, schema: str, values: list[Any]) -> bytes:
     """ABI-encode ``values`` under ``schema`` (as the EAS SDK's ``SchemaEncoder`` does).
 
@@ -140,11 +131,9 @@ def decode_attestation(*, schema_uid: str, data: bytes) -> Record:
     if len(data) > MAX_DATA_BYTES:
         raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, f"data is larger than {MAX_DATA_BYTES} bytes")
     types = schema_types(version.schema)
-    try:
-        values = tuple(decode(types, data))
-    except (DecodingError, ValueError, OverflowError, UnicodeDecodeError) as exc:
-        raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, f"undecodable ({type(exc).__name__})") from exc
-    _check_values(values)
-    if encode(types, list(values)) != data:  # aliased offsets, dirty padding, trailing bytes
+    # Canonical-first and bounded: every offset, length and padding is checked before a value is built, so a few
+    # KiB of aliased offsets cannot expand into gigabytes (eth_abi would build them first).
+    values: tuple[Any, ...] = decode_canonical(types=types, data=data)
+    if encode(types, list(values)) != data:  # belt and braces: the walk above should make this impossible
         raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, "data is not the canonical encoding")
     return version.build(values)

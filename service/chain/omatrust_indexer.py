@@ -15,7 +15,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from service.chain.calls import ATTESTED_TOPIC
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.omatrust_codec import VERSIONS, Record, decode_attestation
 from service.domain import Reason
 from service.errors import MalformedInput
@@ -48,15 +48,15 @@ class OmatrustScan:
 
 def _logs(client: EasClient, *, topic0: bytes, schema_uids: Sequence[str], from_block: int, to_block: int) -> list[Any]:
     topics = ["0x" + topic0.hex(), None, None, [u.lower() for u in schema_uids]]
-    out: list[Any] = []
-    start = max(0, from_block)
-    while start <= to_block:
-        end = min(to_block, start + client.log_chunk_blocks - 1)
-        with client._rpc("eth_getLogs"):  # the client's lock and error mapping
-            out.extend(client.w3.eth.get_logs(
-                {"address": client.eas_address, "fromBlock": start, "toBlock": end, "topics": topics}))  # fmt: skip
-        start = end + 1
-    return out
+    return list(
+        client.fetch_logs(
+            address=client.eas_address,
+            topics=topics,
+            from_block=from_block,
+            to_block=to_block,
+            chunk_blocks=client.log_chunk_blocks,
+        )
+    )
 
 
 def scan_omatrust(
@@ -86,6 +86,8 @@ def scan_omatrust(
             record = decode_attestation(schema_uid=schema, data=rec.data)
         except MalformedInput as exc:
             error, detail = exc.reason, exc.detail
+        except Exception as exc:  # anyone can attest: whatever the data makes the decoder raise is a reject
+            error, detail = Reason.JUDGE_FAILED, f"decoding raised {type(exc).__name__}"
         found.append(IndexedAttestation(
             uid=uid, schema_uid=schema, kind=kinds.get(schema, VERSIONS[schema].name if schema in VERSIONS else ""),
             attester=rec.attester.lower(), recipient=rec.recipient.lower(), time=rec.time,

@@ -70,7 +70,8 @@ from typing import Any
 
 from service.chain.confirmations import confirmations_for
 from service.chain.delegation import DelegatedRequest
-from service.chain.eas import EasClient, Landed, StaleRelayerNonce
+from service.chain.eas_landed import Landed
+from service.chain.eas_relayer import EasClient, StaleRelayerNonce
 from service.chain.outbox import InMemoryOutbox, OutboxItem, OutboxRepository
 from service.domain import Reason
 from service.errors import ChainRejected, ChainUnavailable

@@ -25,16 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from service.config import Settings
     from service.errors import ChainRejected, CouldNotCheck
-    from service.wiring import wire
+    from service.wiring import load_settings, wire
     from service.workflows.attestations import attestation_json, read_attestation
 
     if not _UID.match(args.uid):
         print("omatrust attestation: UID must be 0x followed by 64 hex digits", file=sys.stderr)
         return 2
     try:
-        wired = wire(Settings(), publisher=False)
+        wired = wire(load_settings(), publisher=False)
     except (SQLAlchemyError, CouldNotCheck, ChainRejected) as exc:
         print(f"omatrust attestation: cannot start: {exc}", file=sys.stderr)
         return 1

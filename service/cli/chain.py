@@ -40,14 +40,13 @@ def adopt() -> int:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from service.config import Settings
     from service.errors import ChainRejected, CouldNotCheck
-    from service.wiring import wire
+    from service.wiring import load_settings, wire
     from service.workflows.chain_identity import adopt as adopt_store
     from service.workflows.chain_identity import check_chain
 
     try:
-        wired = wire(Settings(), publisher=False, check_chain=False)
+        wired = wire(load_settings(), publisher=False, check_chain=False)
     except (SQLAlchemyError, CouldNotCheck, ChainRejected) as exc:
         print(f"chain adopt: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -71,11 +70,10 @@ def bootstrap(args: argparse.Namespace) -> int:
     from eth_account import Account
 
     from service.chain import deploy, token
-    from service.chain.rpc import connect
-    from service.config import Settings
     from service.errors import ChainRejected, ChainUnavailable, MalformedInput
+    from service.wiring import connect_chain, load_settings
 
-    settings = Settings()
+    settings = load_settings()
     rpc_url = args.rpc_url or settings.rpc_url
     if not rpc_url:
         print("chain bootstrap: no RPC URL (set OMATRUST_RPC_URL); the embedded chain needs no bootstrap")
@@ -89,7 +87,7 @@ def bootstrap(args: argparse.Namespace) -> int:
             return 2
         print(f"relayer: {payer.address}")
     try:
-        w3 = connect(rpc_url=rpc_url, timeout=args.timeout)
+        w3 = connect_chain(rpc_url=rpc_url, timeout=args.timeout)
         deploy.bootstrap(
             w3=w3,
             eas_address=settings.eas_address,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.config import Settings
-from service.wiring import database
+from service.wiring import database, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings()
     engine = database(settings, revision=args.revision)
     print(f"database at {engine.url.render_as_string(hide_password=True)} is at {args.revision}")
     return 0

@@ -54,12 +54,12 @@ def _fail(response: httpx.Response) -> str:
 
 def payment_rpc_url(client: httpx.Client, api: str) -> str | None:
     """The service's embedded chain RPC when it has one, else ``OMATRUST_RPC_URL``."""
-    from service.config import Settings
+    from service.wiring import load_settings
 
     probe = client.post("/v1/chain/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
     if probe.status_code == 200 and "result" in probe.json():
         return api + "/v1/chain/rpc"
-    return Settings().rpc_url or None
+    return load_settings().rpc_url or None
 
 
 class _Served:
@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
     from eth_account import Account
 
     from service.chain import token
-    from service.chain.rpc import connect
     from service.cli.x402_chain import facilitator_key
     from service.proofs import private_jwk_from_secret
+    from service.wiring import connect_chain
     from service.x402.facilitator import build_facilitator
     from service.x402.merchant import MerchantConfig, create_merchant_app
     from service.x402.signer import OfferReceiptSigner, did_web
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if not paying or not rpc_url:
             print("no test USDC on the service's chain: on a dev node run `omatrust chain bootstrap` first")
             return 2
-        w3 = connect(rpc_url=rpc_url, timeout=30)
+        w3 = connect_chain(rpc_url=rpc_url, timeout=30)
         host = f"localhost:{args.port}"
         did = did_web(host)
         # Keys derived from the port: a second demo run on the same port publishes the same did.json, so a service

@@ -13,7 +13,7 @@ from service.chain.erc8004 import FeedbackScanner, Registries
 from service.config import Settings
 from service.domain import Reason
 from service.errors import ChainRejected
-from service.wiring import build_erc8004
+from service.wiring import build_erc8004, connect_chain, load_settings
 from service.workflows.erc8004_sync import Erc8004Report, iter_reasons, sync_erc8004
 from service.workflows.runtime import Runtime
 
@@ -104,12 +104,11 @@ def review_step(*, args: argparse.Namespace, account: Any, review_id: str) -> in
     import httpx
 
     from service.chain.erc8004 import parse_registries, registries_for
-    from service.chain.rpc import connect
     from service.errors import OmaTrustError
 
-    settings = Settings()
+    settings = load_settings()
     try:
-        w3 = connect(rpc_url=settings.rpc_url)
+        w3 = connect_chain(rpc_url=settings.rpc_url)
         registries = registries_for(chain_id=int(w3.eth.chain_id),
                                     configured=parse_registries(settings.erc8004_registries))  # fmt: skip
         if registries is None:

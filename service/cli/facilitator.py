@@ -9,9 +9,7 @@ by the test-token setup). Prints one JSON line ``{url, network, address}`` when 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,36 +20,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
     from eth_account import Account
 
-    from service.chain.rpc import connect
+    from service.cli.foreground import serve_foreground
     from service.cli.x402_chain import facilitator_key, rpc_url_for
+    from service.wiring import connect_chain
     from service.x402.facilitator import build_facilitator, facilitator_app
 
     rpc_url = rpc_url_for(explicit=args.rpc_url, api=args.api)
     key = facilitator_key()
     try:
-        w3 = connect(rpc_url=rpc_url, timeout=30)
+        w3 = connect_chain(rpc_url=rpc_url, timeout=30)
         facilitator = build_facilitator(w3=w3, private_key=key)
         network = f"eip155:{int(w3.eth.chain_id)}"
     except Exception as exc:
         print(f"facilitator: cannot use the chain at {rpc_url}: {exc}", file=sys.stderr)
         return 3
-    server = uvicorn.Server(uvicorn.Config(facilitator_app(facilitator), host=args.host, port=args.port,
-                                           log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        thread.join(0.05)
-    if not server.started:
-        return 1
-    print(json.dumps({"url": f"http://{args.host}:{args.port}", "network": network,
-                      "address": Account.from_key(key).address}), flush=True)  # fmt: skip
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-    except KeyboardInterrupt:
-        server.should_exit = True
-        thread.join(10)
-    return 0
+    ready = {"url": f"http://{args.host}:{args.port}", "network": network, "address": Account.from_key(key).address}
+    return serve_foreground(facilitator_app(facilitator), host=args.host, port=args.port, ready=ready)

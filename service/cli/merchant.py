@@ -11,9 +11,7 @@ JSON line when ready. The review service must be allowed to fetch the did.json o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,11 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
     from eth_account import Account
 
-    from service.chain.rpc import connect
+    from service.cli.foreground import serve_foreground
     from service.cli.x402_chain import asset_on, facilitator_key, rpc_url_for
+    from service.wiring import connect_chain
     from service.x402.facilitator import build_facilitator
     from service.x402.merchant import MerchantConfig, create_merchant_app
     from service.x402.signer import OfferReceiptSigner, did_web
@@ -42,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     host = f"localhost:{args.port}"
     did = did_web(host)
     try:
-        w3 = connect(rpc_url=rpc_url, timeout=30)
+        w3 = connect_chain(rpc_url=rpc_url, timeout=30)
         asset = asset_on(w3=w3, address=args.asset)
         if args.facilitator:
             from x402.http import FacilitatorConfig, HTTPFacilitatorClient
@@ -62,19 +60,6 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"merchant: cannot start: {exc}", file=sys.stderr)
         return 3
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        thread.join(0.05)
-    if not server.started:
-        return 1
-    print(json.dumps({"url": config.resource_url, "did": did, "payTo": config.pay_to, "asset": asset.address,
-                      "signer": signer.address or signer.kid}), flush=True)  # fmt: skip
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-    except KeyboardInterrupt:
-        server.should_exit = True
-        thread.join(10)
-    return 0
+    ready = {"url": config.resource_url, "did": did, "payTo": config.pay_to, "asset": asset.address,
+             "signer": signer.address or signer.kid}  # fmt: skip
+    return serve_foreground(app, host=args.host, port=args.port, ready=ready)

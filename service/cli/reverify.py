@@ -13,10 +13,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.cli.args import database_problem, service_did
-from service.config import Settings
 from service.domain import ProofStatus
 from service.errors import ResumeError
-from service.wiring import build_identity, build_payments, database, migrate_database, review_policy
+from service.wiring import (
+    build_identity,
+    build_payments,
+    database,
+    load_settings,
+    migrate_database,
+    review_policy,
+)
 from service.workflows.partition import Partition
 from service.workflows.reverify import LATEST, ReverifyOptions, reverify
 from service.workflows.reverify_report import Progress, ReverifyReport
@@ -117,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"omatrust reverify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    settings = Settings()
+    settings = load_settings()
     if (problem := database_problem(settings.database_url, command="reverify")) is not None:
         print(problem, file=sys.stderr)
         return EXIT_USAGE

@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from service.cli.args import database_problem, service_did
-from service.config import Settings
 from service.errors import OmaTrustError
-from service.wiring import score_context
+from service.wiring import load_settings, score_context
 from service.workflows.reputation import Reputation, reputation
 from service.workflows.score_audit import RecomputeReport, recompute
 
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.did is None and not args.recompute:
         print("omatrust score: a DID is required (or --recompute to rebuild every subject)", file=sys.stderr)
         return EXIT_USAGE
-    settings = Settings()
+    settings = load_settings()
     if (problem := database_problem(settings.database_url, command="score")) is not None:
         print(problem, file=sys.stderr)
         return EXIT_USAGE

@@ -41,9 +41,9 @@ def check_processes(*, workers: int, database_url: str, rpc_url: str, publisher_
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.config import Settings
+    from service.wiring import database, load_settings
 
-    settings = Settings()
+    settings = load_settings()
     problem = check_processes(workers=args.workers, database_url=settings.database_url, rpc_url=settings.rpc_url,
                               publisher_enabled=settings.publisher_enabled)  # fmt: skip
     if problem:
@@ -51,8 +51,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         # Migrate once here, not concurrently in every process's app factory.
-        from service.wiring import database
-
         database(settings).dispose()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Loaded by import string so nothing imports the api package (import-linter: api and cli are leaves).

@@ -10,9 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.chain.indexer import ReviewIndexer
 from service.cli.erc8004 import sync_step as erc8004_sync_step
-from service.config import Settings
 from service.errors import ChainRejected, CouldNotCheck
-from service.wiring import wire
+from service.wiring import load_settings, wire
 from service.workflows.sync import SyncReport, sync_chain
 
 EXIT_OK = 0
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         print("omatrust sync: need 0 <= --from <= --to and --chunk-blocks >= 1", file=sys.stderr)
         return EXIT_USAGE
-    settings = Settings()
+    settings = load_settings()
     try:
         wired = wire(settings, publisher=False)
     except (SQLAlchemyError, CouldNotCheck, ChainRejected) as exc:

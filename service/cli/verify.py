@@ -8,13 +8,12 @@ import sys
 import time
 from typing import Any, TextIO
 
-from service.config import Settings
 from service.domain import ProofOutcome, ProofStatus, Reason
 from service.errors import MalformedInput
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
 from service.proofs.jsonstrict import MAX_DEPTH, loads_strict, too_deep
-from service.wiring import build_identity
+from service.wiring import build_identity, load_settings
 from service.workflows.outcome_json import outcome_to_json
 from service.workflows.verify import ArtifactData, verify_batch
 
@@ -97,10 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resolvers(args: argparse.Namespace) -> tuple[DidResolver, ControllerResolver]:
-    settings = Settings()
-    if args.ca_file:
-        settings = settings.model_copy(update={"did_web_ca_file": args.ca_file})
-    return build_identity(settings)
+    overrides = {"did_web_ca_file": args.ca_file} if args.ca_file else {}
+    return build_identity(load_settings(**overrides))
 
 
 def _read(path: str) -> str:

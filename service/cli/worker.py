@@ -24,14 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.config import Settings
     from service.jobs.app import build_app, conninfo
     from service.jobs.tasks import JobContext, bind
-    from service.wiring import build_relayer_clients, wire
+    from service.wiring import build_relayer_clients, load_settings, wire
     from service.workflows.publish import build_publisher
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = load_settings()
     try:
         conninfo(settings.database_url)
     except ValueError as exc:

@@ -14,9 +14,9 @@ DEFAULT_API = "http://127.0.0.1:8402"
 
 def rpc_url_for(*, explicit: str | None, api: str) -> str:
     """``explicit`` → ``OMATRUST_RPC_URL`` → the running service's embedded chain (``<api>/v1/chain/rpc``)."""
-    from service.config import Settings
+    from service.wiring import load_settings
 
-    return explicit or Settings().rpc_url or api.rstrip("/") + "/v1/chain/rpc"
+    return explicit or load_settings().rpc_url or api.rstrip("/") + "/v1/chain/rpc"
 
 
 @dataclass(frozen=True)

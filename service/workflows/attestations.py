@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.chain.codec import decode_review
-from service.chain.eas import AttestationRecord
+from service.chain.eas_reads import AttestationRecord
 from service.domain import Review
 from service.errors import MalformedInput
 from service.store.engine import session_scope

@@ -17,6 +17,7 @@ in ``indexer_progress`` with the block hashes in ``indexer_blocks`` — the same
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -34,8 +35,10 @@ from service.chain.erc8004 import (
     ResponseAppended,
 )
 from service.dids import did_web_host, normalize_did
-from service.errors import CouldNotCheck, FetchFailed, MalformedInput
+from service.domain import Reason
+from service.errors import ChainUnavailable, CouldNotCheck, FetchFailed, MalformedInput
 from service.payments.reader import PaymentReader
+from service.storable import unstorable
 from service.store.batch import advance_indexer_checkpoint
 from service.store.chains import progress_row, recent_blocks, remember_blocks, rewind_checkpoint
 from service.store.engine import session_scope
@@ -52,6 +55,7 @@ from service.verdicts.erc8004 import (
     parse_registration,
 )
 from service.workflows.erc8004_fetch import UriFetcher
+from service.workflows.isolation import judge_isolated, store_isolated
 
 log = logging.getLogger("omatrust.erc8004")
 WELL_KNOWN = "/.well-known/agent-registration.json"
@@ -140,14 +144,30 @@ def resolve_agent(*, deps: Erc8004Deps, agent_id: int) -> Agent:
     if facts.owner is None:
         row.reason = "agent-unknown"
         return Agent(facts, row, frozenset(operators))
+
+    def failed(exc: Exception) -> None:
+        row.status, row.service_dids = "unmapped", []
+        row.reason, row.detail = Reason.JUDGE_FAILED.value, f"mapping the registration raised {type(exc).__name__}"
+
+    judge_isolated(judge=lambda: _map_registration(deps=deps, agent_id=agent_id, facts=facts, row=row),
+                   reject=failed, what=f"agent {agent_id}", passthrough=(ChainUnavailable,))  # fmt: skip
+    bad = unstorable([row.token_uri, row.detail, *row.wallets, *row.service_dids])
+    if bad is not None:  # e.g. NUL in the on-chain tokenURI: kept, unmapped, with the reason
+        row.token_uri, row.wallets, row.service_dids, row.status = "", [], [], "unmapped"
+        row.reason, row.detail = Reason.VALUE_NOT_STORABLE.value, bad
+    return Agent(facts, row, frozenset(operators))
+
+
+def _map_registration(*, deps: Erc8004Deps, agent_id: int, facts: AgentFacts, row: Erc8004AgentRow) -> None:
+    reg = deps.client.registries
     try:
         registration = parse_registration(deps.files.fetch(uri=facts.token_uri))
     except FetchFailed as exc:
         row.reason, row.detail = exc.reason.value, exc.detail
-        return Agent(facts, row, frozenset(operators))
+        return
     except MalformedInput as exc:
         row.reason, row.detail = "registration-invalid", exc.detail
-        return Agent(facts, row, frozenset(operators))
+        return
     row.wallets = sorted({*registration.wallets, *([facts.wallet] if facts.wallet else [])})
     home = deps.files.url_for(facts.token_uri) or ""
     dids = [normalize_did(d) for d in registration.dids]
@@ -173,7 +193,6 @@ def resolve_agent(*, deps: Erc8004Deps, agent_id: int) -> Agent:
         row.reason = "no-service-did"
     if refuted:
         row.detail = "domain proof does not list this agent: " + ", ".join(refuted)
-    return Agent(facts, row, frozenset(operators))
 
 
 def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> Erc8004FeedbackRow:
@@ -197,9 +216,25 @@ def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> E
         tx_hash=event.place.tx_hash, log_index=event.place.log_index, status=FeedbackStatus.UNVERIFIED.value,
         self_feedback=self_feedback, seen_at=int(deps.clock()),
     )  # fmt: skip
-    status, reason, detail = _judge(deps=deps, event=event, agent=agent, row=row)
+    bad = unstorable([row.tag1, row.tag2, row.endpoint, row.feedback_uri])
+    if bad is not None:  # chain strings a database cannot hold (NUL): kept as a reject without them
+        return failed_feedback(row, reason=Reason.VALUE_NOT_STORABLE.value, detail=bad)
+    status, reason, detail = judge_isolated(
+        judge=lambda: _judge(deps=deps, event=event, agent=agent, row=row),
+        reject=lambda exc: (FeedbackStatus.REJECTED, Reason.JUDGE_FAILED.value, f"judging raised {type(exc).__name__}"),
+        what=f"feedback {event.agent_id}/{event.client}/{event.index}",
+        passthrough=(ChainUnavailable,),
+    )
     row.status, row.reason, row.detail = status.value, reason, detail
     return row
+
+
+def failed_feedback(row: Erc8004FeedbackRow, *, reason: str, detail: str) -> Erc8004FeedbackRow:
+    """The reject stored in place of a feedback row: chain-sourced text dropped, only the key and place kept."""
+    return Erc8004FeedbackRow(**row.model_dump() | {  # (model_copy(update=) leaves SQLModel table rows empty)
+        "tag1": "", "tag2": "", "endpoint": "", "feedback_uri": "", "payment_network": None,
+        "payment_tx": None, "status": FeedbackStatus.REJECTED.value, "reason": reason, "detail": detail[:500],
+    })  # fmt: skip
 
 
 def _judge(
@@ -274,8 +309,10 @@ def sync_erc8004(
         last_hash = deps.client.block_hash(number=chunk.to_block)
         hashes = {e.place.block_number: e.place.block_hash for e in chunk.events}
         with session_scope(deps.engine) as session:
-            _store_chunk(session, deps=deps, chunk_events=chunk.events, rows=rows, agents=agents, report=report)
+            # The checkpoint first: a write opens the transaction (pysqlite begins lazily, before DML only), so the
+            # per-item savepoints of _store_chunk nest inside it and the chunk stays atomic.
             advance_indexer_checkpoint(session, name=name, block=chunk.to_block, now=int(deps.clock()))
+            _store_chunk(session, deps=deps, chunk_events=chunk.events, rows=rows, agents=agents, report=report)
             remember_blocks(
                 session, name=name, hashes=hashes, last_block=chunk.to_block, last_hash=last_hash, chain_ref=None
             )
@@ -296,10 +333,29 @@ def _store_chunk(
 ) -> None:
     reg = deps.client.registries
     registry = reg.reputation.lower()
-    for agent_id in {int(r.agent_id) for r in rows}:
-        save_agent(session, row=agents[agent_id].row.model_copy())
+    for agent_id in sorted({int(r.agent_id) for r in rows}):
+        agent_row = agents[agent_id].row
+
+        def agent_failed(exc: Exception, agent_row: Erc8004AgentRow = agent_row) -> None:
+            save_agent(session, row=Erc8004AgentRow(**agent_row.model_dump() | {
+                "token_uri": "", "wallets": [], "service_dids": [], "status": "unmapped",
+                "reason": Reason.JUDGE_FAILED.value, "detail": f"storing raised {type(exc).__name__}"}))  # fmt: skip
+            session.flush()
+
+        store_isolated(session, store=functools.partial(_save, session, agent_row.model_copy()),
+                       reject=agent_failed, what=f"agent {agent_id}")  # fmt: skip
     for row in rows:
-        session.add(row)
+        stored = [row]
+
+        def feedback_failed(exc: Exception, stored: list[Erc8004FeedbackRow] = stored) -> None:
+            stored[0] = failed_feedback(stored[0], reason=Reason.JUDGE_FAILED.value,
+                                        detail=f"storing raised {type(exc).__name__}")  # fmt: skip
+            session.add(stored[0])
+            session.flush()
+
+        store_isolated(session, store=functools.partial(_add, session, row), reject=feedback_failed,
+                       what=f"feedback {row.agent_id}/{row.client}/{row.feedback_index}")  # fmt: skip
+        row = stored[0]
         report.feedback += 1
         report.payment_verified += row.status == FeedbackStatus.PAYMENT_VERIFIED
         report.self_feedback += row.self_feedback
@@ -308,21 +364,49 @@ def _store_chunk(
     session.flush()
     for event in chunk_events:  # in log order: a revocation after its feedback in the same chunk finds it
         if isinstance(event, FeedbackRevoked):
-            report.revoked += mark_revoked(
-                session, chain_id=reg.chain_id, registry=registry, agent_id=event.agent_id, client=event.client,
-                index=event.index, block=event.place.block_number,
-            )  # fmt: skip
+            revoked = [False]
+
+            def revoke(event: FeedbackRevoked = event, revoked: list[bool] = revoked) -> None:
+                revoked[0] = mark_revoked(
+                    session, chain_id=reg.chain_id, registry=registry, agent_id=event.agent_id, client=event.client,
+                    index=event.index, block=event.place.block_number,
+                )  # fmt: skip
+                session.flush()
+
+            store_isolated(session, store=revoke, reject=lambda exc: None,  # an unknown index: nothing to mark
+                           what=f"revocation {event.agent_id}/{event.client}/{event.index}")  # fmt: skip
+            report.revoked += revoked[0]
         elif isinstance(event, ResponseAppended):
-            add_response(
-                session,
-                row=Erc8004ResponseRow(
-                    chain_id=reg.chain_id, registry_address=registry, tx_hash=event.place.tx_hash,
-                    log_index=event.place.log_index, agent_id=str(event.agent_id), client=event.client,
-                    feedback_index=event.index, responder=event.responder, response_uri=event.uri,
-                    response_hash=event.hash, block_number=event.place.block_number,
-                ),
+            response = Erc8004ResponseRow(
+                chain_id=reg.chain_id, registry_address=registry, tx_hash=event.place.tx_hash,
+                log_index=event.place.log_index, agent_id=str(event.agent_id), client=event.client,
+                feedback_index=event.index, responder=event.responder,
+                response_uri=event.uri if unstorable([event.uri]) is None else "",  # e.g. NUL: kept without it
+                response_hash=event.hash, block_number=event.place.block_number,
             )  # fmt: skip
+
+            def respond(response: Erc8004ResponseRow = response) -> None:
+                add_response(session, row=response)
+                session.flush()
+
+            def response_failed(exc: Exception, response: Erc8004ResponseRow = response) -> None:
+                # kept for audit without the text the database refused (the URI); its hash still identifies it
+                add_response(session, row=Erc8004ResponseRow(**response.model_dump() | {"response_uri": ""}))
+                session.flush()
+
+            store_isolated(session, store=respond, reject=response_failed,
+                           what=f"response {event.place.tx_hash}/{event.place.log_index}")  # fmt: skip
             report.responses += 1
+
+
+def _save(session: Session, row: Erc8004AgentRow) -> None:
+    save_agent(session, row=row)
+    session.flush()
+
+
+def _add(session: Session, row: Erc8004FeedbackRow) -> None:
+    session.add(row)
+    session.flush()
 
 
 def iter_reasons(report: Erc8004Report) -> Iterator[str]:

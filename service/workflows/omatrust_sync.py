@@ -6,7 +6,8 @@ Run by ``sync_chain`` before the User Reviews of the same block range are judged
 rests on a Key Binding or Controller Witness made earlier in that range already sees it. Its own checkpoint
 (``omatrust-attestations``) advances in the transaction that stores a chunk; re-read blocks are harmless (the UID
 is unique, revocations only ever set a time once). Undecodable attestations are stored with status ``rejected``
-and their reason. Review responses are judged here (``service.verdicts.responses``): from an address authorized
+and their reason; so is one whose judging or storing raised (``service.workflows.isolation``): chain data never
+aborts the run. Review responses are judged here (``service.verdicts.responses``): from an address authorized
 for the subject → ``authorized`` (shown under the review), else ``unauthorized`` (kept, not shown).
 """
 
@@ -16,9 +17,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.omatrust_indexer import IndexedAttestation, scan_omatrust
+from service.domain import Reason
+from service.errors import ChainUnavailable
 from service.records import ANCHORED_SCHEMAS, USER_REVIEW, USER_REVIEW_RESPONSE, ReviewResponse
+from service.storable import unstorable
 from service.store.batch import advance_indexer_checkpoint
 from service.store.engine import session_scope
 from service.store.omatrust import (
@@ -27,13 +31,14 @@ from service.store.omatrust import (
     UNAUTHORIZED,
     VALID,
     StoredAttestations,
-    add_attestations,
     apply_revocations,
     record_fields,
+    stored_uids,
 )
 from service.store.tables import IndexerProgressRow, OmatrustAttestationRow
 from service.verdicts.onchain import OnchainContext, subject_key
 from service.verdicts.responses import response_authorized
+from service.workflows.isolation import judge_isolated, store_isolated
 from service.workflows.runtime import Runtime
 
 CHECKPOINT = "omatrust-attestations"
@@ -100,6 +105,66 @@ def _row(rt: Runtime, found: IndexedAttestation, now: int) -> OmatrustAttestatio
     )
 
 
+def _reject_row(found: IndexedAttestation, *, reason: Reason, detail: str, now: int) -> OmatrustAttestationRow:
+    return OmatrustAttestationRow(
+        uid=found.uid.lower(), schema_uid=found.schema_uid[:66], kind=found.kind[:32], attester=found.attester[:42],
+        recipient=found.recipient[:42], attestation_time=found.time, revocation_time=found.revocation_time,
+        block_number=found.block_number, block_hash=found.block_hash[:66], status=REJECTED, reason=reason.value,
+        detail=detail[:500], seen_at=now,
+    )  # fmt: skip
+
+
+def _judged_row(rt: Runtime, found: IndexedAttestation, now: int) -> OmatrustAttestationRow:
+    """``_row``, but one attestation can never stop indexing: what judging raises, or a value no database can
+    hold, makes it a stored reject."""
+    row = judge_isolated(
+        judge=lambda: _row(rt, found, now),
+        reject=lambda exc: _reject_row(
+            found, reason=Reason.JUDGE_FAILED, detail=f"judging raised {type(exc).__name__}", now=now
+        ),
+        what=f"attestation {found.uid}",
+        passthrough=(ChainUnavailable,),  # retrying can help: never judge an attestation on it
+    )
+    bad = unstorable([row.subject, row.detail, *_strings(row.fields)])
+    if bad is not None:
+        return _reject_row(found, reason=Reason.VALUE_NOT_STORABLE, detail=bad, now=now)
+    return row
+
+
+def _strings(fields: object) -> list[object]:
+    if isinstance(fields, dict):
+        return [v for value in fields.values() for v in _strings(value)]
+    if isinstance(fields, list):
+        return [v for value in fields for v in _strings(value)]
+    return [fields] if isinstance(fields, str) else []
+
+
+def _store_isolated(
+    session: Session, *, rt: Runtime, found: list[IndexedAttestation], now: int, report: OmatrustSyncReport
+) -> None:
+    """Store the attestations not stored yet, each in its own savepoint: what the database refuses for one of them
+    is stored as a reject (``judge-failed``) instead of aborting the chunk."""
+    known = stored_uids(session, uids=[a.uid.lower() for a in found])
+    for item in found:
+        if item.uid.lower() in known:
+            continue
+        known.add(item.uid.lower())  # a UID read twice in one chunk is stored once
+        row = _judged_row(rt, item, now)
+
+        def store(row: OmatrustAttestationRow = row) -> None:
+            session.add(row)
+            session.flush()
+
+        def reject(exc: Exception, item: IndexedAttestation = item) -> None:
+            session.add(_reject_row(item, reason=Reason.JUDGE_FAILED, detail=f"storing raised {type(exc).__name__}",
+                                    now=now))  # fmt: skip
+            session.flush()
+
+        stored = store_isolated(session, store=store, reject=reject, what=f"attestation {item.uid}")
+        report.stored += 1
+        report.rejected += int(not stored or row.status == REJECTED)
+
+
 def _checkpoint(session: Session) -> int | None:
     row = session.get(IndexerProgressRow, CHECKPOINT)
     return row.last_block if row is not None else None
@@ -133,14 +198,16 @@ def sync_omatrust(
         plain = [a for a in found if a.kind != USER_REVIEW_RESPONSE]
         responses = [a for a in found if a.kind == USER_REVIEW_RESPONSE]
         with session_scope(rt.engine) as session:
-            report.stored += add_attestations(session, rows=[_row(rt, a, now) for a in plain])
             report.revoked += apply_revocations(session, revoked=scan.revocations)
+            # (on pysqlite a savepoint here may commit early: harmless, the rows are keyed by UID and the checkpoint
+            # only moves in the second transaction)
+            _store_isolated(session, rt=rt, found=plain, now=now, report=report)
         # Second transaction: responses are judged against what the first one committed; the checkpoint moves with
-        # them (a crash in between re-reads the chunk, and the first part is then skipped as known).
+        # them (a crash in between re-reads the chunk, and the first part is then skipped as known). The checkpoint
+        # is written first so the per-attestation savepoints nest inside an open transaction.
         with session_scope(rt.engine) as session:
-            report.stored += add_attestations(session, rows=[_row(rt, a, now) for a in responses])
             advance_indexer_checkpoint(session, name=CHECKPOINT, block=end, now=now)
-        report.rejected += sum(1 for a in found if a.record is None)
+            _store_isolated(session, rt=rt, found=responses, now=now, report=report)
         report.to_block = end
         start = end + 1
     return report

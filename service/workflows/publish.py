@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from sqlmodel import Session
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.publisher import Publisher, PublishReport
 from service.workflows.outbox import SqlOutbox
 from service.workflows.runtime import Runtime

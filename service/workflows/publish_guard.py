@@ -16,7 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.publisher import Publisher, PublishReport
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
 from service.payments.reader import PaymentReader

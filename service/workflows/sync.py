@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service.chain.indexer import IndexedReview, ReviewIndexer
@@ -52,6 +52,7 @@ from service.verdicts import ReviewVerdict, validate_review, with_store_facts
 from service.workflows.aggregate_batch import ChunkAggregates
 from service.workflows.aggregates import review_change
 from service.workflows.evaluate import evaluate_review
+from service.workflows.isolation import judge_isolated, store_isolated
 from service.workflows.omatrust_sync import onchain_context, sync_omatrust
 from service.workflows.payment_check import check_payments, with_payments
 from service.workflows.runtime import Runtime
@@ -187,11 +188,13 @@ def _store_chunk(
 def _judge_isolated(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
     """``_judge``, but one attestation can never stop indexing: anything it raises, or a value the database cannot
     hold, makes it a stored reject (chain data is judged, never allowed to abort the run)."""
-    try:
-        judged = _judge(rt, found, now)
-    except Exception as exc:
-        log.warning("sync: judging attestation %s raised; stored as a reject", found.uid, exc_info=True)
-        return _Judged(found, None, (Reason.JUDGE_FAILED, f"judging raised {type(exc).__name__}"))
+    judged = judge_isolated(
+        judge=lambda: _judge(rt, found, now),
+        reject=lambda exc: _Judged(found, None, (Reason.JUDGE_FAILED, f"judging raised {type(exc).__name__}")),
+        what=f"attestation {found.uid}",
+    )
+    if judged.reject is not None and judged.reject[0] is Reason.JUDGE_FAILED:
+        return judged
     bad = unstorable(_judged_values(judged))
     if bad is not None:
         return _Judged(found, None, (Reason.VALUE_NOT_STORABLE, bad))
@@ -215,19 +218,20 @@ def _store_isolated(session: Session, *, rt: Runtime, item: _Judged, now: int, c
     part = SyncReport()  # counted only once the savepoint is released
     batch = _CHUNK_AGGREGATES.get()
     mark = batch.mark() if batch is not None else 0  # so are its aggregate changes
-    try:
-        with session.begin_nested():
-            _store_one(session, rt=rt, item=item, now=now, counts=part)
-    except (IntegrityError, OperationalError, InterfaceError):
-        raise
-    except Exception as exc:
-        if batch is not None:
-            batch.rollback_to(mark)
-        log.warning("sync: storing attestation %s failed; stored as a reject", item.found.uid, exc_info=True)
+
+    def reject(exc: Exception) -> None:
+        nonlocal part
         failed = _Judged(item.found, None, (Reason.JUDGE_FAILED, f"storing raised {type(exc).__name__}"))
         part = SyncReport()
-        with session.begin_nested():
-            _store_one(session, rt=rt, item=failed, now=now, counts=part)
+        _store_one(session, rt=rt, item=failed, now=now, counts=part)
+
+    store_isolated(
+        session,
+        store=lambda: _store_one(session, rt=rt, item=item, now=now, counts=part),
+        reject=reject,
+        what=f"attestation {item.found.uid}",
+        undo=(lambda: batch.rollback_to(mark)) if batch is not None else None,
+    )
     for key in ("stored", "linked", "rejected", "verified", "superseded_on_arrival", "recipient_mismatch",
                 "replayed", "indeterminate"):  # fmt: skip
         setattr(counts, key, getattr(counts, key) + getattr(part, key))

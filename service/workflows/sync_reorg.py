@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.errors import ReceiptAlreadyClaimed
 from service.store.chains import (
     backing_receipt_keys,

@@ -25,7 +25,7 @@ from service.api.app import create_app
 from service.chain import omatrust_codec as oc
 from service.chain.codec import encode_review, schema_uid
 from service.chain.deploy import bootstrap, register_schema, schema_registered
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS, SCHEMA_REGISTRY_ADDRESS
 from service.chain.indexer import ReviewIndexer
 from service.chain.rpc import connect

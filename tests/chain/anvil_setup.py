@@ -5,7 +5,7 @@ from __future__ import annotations
 from eth_account import Account
 
 from service.chain.deploy import bootstrap
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS, SCHEMA_REGISTRY_ADDRESS
 from service.chain.rpc import connect
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode

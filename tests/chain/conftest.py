@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EmbeddedChain, start_embedded_chain
 
 

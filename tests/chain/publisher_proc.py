@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eth_account import Account
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS
 from service.chain.publisher import Publisher
 from service.chain.rpc import connect

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS
 from service.chain.outbox import InMemoryOutbox
 from service.chain.publisher import Publisher

@@ -10,7 +10,7 @@ from eth_account.messages import encode_typed_data
 from service.chain.calls import gas_for
 from service.chain.codec import encode_review, review_recipient
 from service.chain.deploy import eas_contract
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS
 from service.chain.indexer import ReviewIndexer
 from service.chain.outbox import InMemoryOutbox

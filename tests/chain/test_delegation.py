@@ -16,7 +16,7 @@ from service.chain.delegation import (
     normalize_signature,
     recover_signer,
 )
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import MalformedInput
 

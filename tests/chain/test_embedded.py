@@ -12,7 +12,7 @@ from eth_account.messages import encode_typed_data
 
 from service.chain.codec import decode_review, encode_review
 from service.chain.deploy import registry_contract
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS, SCHEMA_REGISTRY_ADDRESS, EmbeddedChain, start_embedded_chain
 from service.dids import did_address
 from service.domain import USER_REVIEW_SCHEMA, USER_REVIEW_SCHEMA_UID, Reason

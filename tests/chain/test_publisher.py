@@ -11,7 +11,7 @@ from eth_account import Account
 
 from service.chain.calls import gas_for
 from service.chain.codec import decode_review, encode_review
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EmbeddedChain
 from service.chain.outbox import InMemoryOutbox
 from service.chain.publisher import Publisher

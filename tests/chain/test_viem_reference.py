@@ -13,7 +13,7 @@ from eth_account import Account
 
 from service.chain.codec import encode_review, review_recipient
 from service.chain.delegation import DelegatedRequest
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.domain import USER_REVIEW_SCHEMA
 
 from .helpers import make_review

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.rpc import connect
 from service.dids import did_address
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, free_port

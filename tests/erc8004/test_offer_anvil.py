@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from web3 import Web3
 
 from service.api.app import create_app
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.erc8004 import FeedbackScanner, RegistryClient
 from service.chain.token import dev_mnemonic_keys, ensure_token, token_contract
 from service.cli.erc8004 import give_feedback

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.erc8004 import parse_registries, registries_for
 from service.cli.erc8004 import sync_step
 from service.config import Settings

@@ -121,7 +121,7 @@ def test_distributed_reverify_equals_single_process(stores: tuple[str, str, list
                 engine.dispose()
                 return started and cluster.running("reverify")
 
-            victim: Proc = wait_for(busy_worker, timeout=180, what="a worker in the middle of a partition", every=0.1)
+            victim: Proc = wait_for(busy_worker, timeout=180, what="a worker in the middle of a partition", every=0.02)
             victim.popen.send_signal(signal.SIGKILL)
             victim.popen.wait(10)
             cluster.start_worker("--queues", "reverify,periodic")

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from service.chain.codec import encode_review
 from service.chain.deploy import bootstrap
-from service.chain.eas import EasClient
+from service.chain.eas_relayer import EasClient
 from service.chain.embedded import EAS_ADDRESS, SCHEMA_REGISTRY_ADDRESS
 from service.chain.indexer import ReviewIndexer
 from service.chain.rpc import connect

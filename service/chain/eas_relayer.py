@@ -1,5 +1,5 @@
-"""``EasClient``: one EAS deployment seen through web3 — domain, nonces, delegated typed data, pre-checks,
-relayer transactions, receipts, attestation look-ups.
+"""``EasClient``: the relayer on one EAS deployment — pre-checks, gas planning, relayer nonces, signing and
+sending ``attestByDelegation`` / ``multiAttestByDelegation`` (and direct ``attest``), receipts.
 
 Two ways of writing:
 
@@ -8,77 +8,33 @@ Two ways of writing:
 * **Platform attester** (:meth:`EasClient.attest_direct`): the service key calls ``attest`` itself and *is* the
   attester. Only for data the service vouches for on its own behalf — never for user reviews.
 
-Every request is checked off-chain (:meth:`check_delegated`) before any gas is spent. Gas limits are computed from
-the data size (no ``eth_estimateGas``: 6–10× slower than the transaction on py-evm) and every transaction stays under
-``gas_cap`` (2^24). Thread safety: all RPC goes through ``lock`` when one is given (the embedded chain needs it); the
-relayer's transaction nonce is handed out under its own lock.
+Every request is checked off-chain (:meth:`EasClient.check_delegated`) before any gas is spent. Gas limits are
+computed from the data size (no ``eth_estimateGas``: 6–10× slower than the transaction on py-evm) and every
+transaction stays under ``gas_cap`` (2^24). Thread safety: all RPC goes through ``lock`` when one is given (the
+embedded chain needs it); the relayer's transaction nonce is handed out under its own lock. Contract reads live in
+``service.chain.eas_reads``, landed-attestation look-ups in ``service.chain.eas_landed``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from service.chain import deploy
-from service.chain.calls import (
-    ATTESTED_TOPIC,
-    GAS_CAP,
-    address_topic,
-    attest_calldata,
-    delegated_calldata,
-    gas_for,
-)
+from service.chain.calls import ATTESTED_TOPIC, GAS_CAP, attest_calldata, delegated_calldata, gas_for
 from service.chain.codec import decode_review, review_recipient
-from service.chain.delegation import DelegatedRequest, EasDomain, attest_typed_data, check_deadline
-from service.chain.identity import ChainIdentity, read_identity
-from service.chain.rpc import maybe_locked, rpc_errors
+from service.chain.delegation import DelegatedRequest, check_deadline
+from service.chain.eas_landed import Landed, LandedSearch
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected, ChainUnavailable, MalformedInput
-
-# Candidate EIP-712 versions, newest first; the contract's version() is tried first. Base/OP-stack EAS reports
-# "1.4.x" from version() but signs with "1.3.0" — so the separator, not version(), decides.
-DOMAIN_VERSION_CANDIDATES = ("1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.3", "1.0.2", "1.0.1", "1.0.0", "0.26")
-_ZERO32 = b"\x00" * 32
-
-
-@dataclass(frozen=True, slots=True)
-class AttestationRecord:
-    """EAS ``Attestation`` struct as returned by ``getAttestation``."""
-
-    uid: str
-    schema: str
-    time: int
-    expiration_time: int
-    revocation_time: int
-    ref_uid: str
-    recipient: str
-    attester: str
-    revocable: bool
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Landed:
-    """One attestation that is on chain."""
-
-    uid: str
-    attester: str
-    recipient: str
-    tx_hash: str
-    block_number: int
-    block_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,40 +49,14 @@ class SignedTx:
     requests: tuple[DelegatedRequest, ...]
 
 
-_GET_ATTESTATION = keccak(text="getAttestation(bytes32)")[:4]
-_ATTESTATION_TUPLE = "(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"
-
-
-def _record(raw: bytes) -> AttestationRecord | None:
-    """Decode ``getAttestation``'s return data; None for the all-zero struct of an unknown UID.
-    Raises ChainUnavailable when the node returned something that is not that struct."""
-    try:
-        (t,) = decode([_ATTESTATION_TUPLE], raw)
-    except Exception as exc:  # eth_abi raises several types for short/garbled data
-        raise ChainUnavailable(Reason.RPC_FAILED, f"getAttestation returned {len(raw)} undecodable bytes") from exc
-    if bytes(t[0]) == _ZERO32:
-        return None
-    return AttestationRecord(
-        uid="0x" + bytes(t[0]).hex(),
-        schema="0x" + bytes(t[1]).hex(),
-        time=int(t[2]),
-        expiration_time=int(t[3]),
-        revocation_time=int(t[4]),
-        ref_uid="0x" + bytes(t[5]).hex(),
-        recipient=to_checksum_address(t[6]),
-        attester=to_checksum_address(t[7]),
-        revocable=bool(t[8]),
-        data=bytes(t[9]),
-    )
-
-
 class StaleRelayerNonce(ChainUnavailable):
     """The node refused the transaction because the relayer nonce it carries is already used (``nonce too low``,
     ``replacement underpriced``). The transaction can never land; the nonce counter has been resynced."""
 
 
-class EasClient:
-    """Client for one EAS contract. Construct freely: nothing is read from the node until first needed."""
+class EasClient(LandedSearch):
+    """Client for one EAS contract: its reads (``EasReads``), landed look-ups (``LandedSearch``) and the relayer.
+    Construct freely: nothing is read from the node until first needed."""
 
     def __init__(
         self,
@@ -142,174 +72,16 @@ class EasClient:
         gas_cap: int = GAS_CAP,
         log_chunk_blocks: int = 2_000,
     ) -> None:
-        self.w3 = w3
-        self.eas_address = to_checksum_address(eas_address)
+        super().__init__(
+            w3=w3, eas_address=eas_address, lock=lock, schema_uid=schema_uid, log_chunk_blocks=log_chunk_blocks
+        )
         self.relayer = relayer
-        self.schema_uid = schema_uid.lower()
         self.preflight = preflight
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
         self.gas_cap = gas_cap
-        self.log_chunk_blocks = log_chunk_blocks
-        self._lock = lock
-        self._contract = deploy.eas_contract(w3=w3, address=self.eas_address)
         self._nonce_lock = threading.Lock()
         self._next_nonce: int | None = None
-
-    # ------------------------------------------------------------------ reads
-    @contextlib.contextmanager
-    def _rpc(self, what: str) -> Iterator[None]:
-        """Hold the chain lock (if any) and map errors (see ``rpc_errors``)."""
-        with maybe_locked(self._lock), rpc_errors(what):
-            yield
-
-    @functools.cached_property
-    def chain_id(self) -> int:
-        """Read from the node once (never assumed). Raises ChainUnavailable."""
-        with self._rpc("eth_chainId"):
-            return int(self.w3.eth.chain_id)
-
-    @functools.cached_property
-    def identity(self) -> ChainIdentity:
-        """Chain id, genesis block hash and EAS address, read once. Raises ChainUnavailable."""
-        return read_identity(w3=self.w3, eas_address=self.eas_address, lock=self._lock)
-
-    @functools.cached_property
-    def domain(self) -> EasDomain:
-        """The EIP-712 domain this EAS verifies signatures with, version found by matching ``getDomainSeparator()``.
-
-        Raises:
-            ChainUnavailable: RPC failure.
-            ChainRejected(TX_REVERTED): no code at the address, or no candidate version matches.
-        """
-        with self._rpc("EAS domain"):
-            if not self.w3.eth.get_code(self.eas_address):
-                raise ChainRejected(Reason.TX_REVERTED, f"no contract at {self.eas_address}")
-            actual = bytes(self._contract.functions.getDomainSeparator().call())
-            reported = str(self._contract.functions.version().call())
-        try:
-            with self._rpc("getName"):
-                name = str(self._contract.functions.getName().call()) or "EAS"
-        except ChainRejected:  # older deployments have no getName(); they all sign as "EAS"
-            name = "EAS"
-        for version in dict.fromkeys((reported, *DOMAIN_VERSION_CANDIDATES)):
-            domain = EasDomain(name=name, version=version, chain_id=self.chain_id, verifying_contract=self.eas_address)
-            if domain.separator() == actual:
-                return domain
-        raise ChainRejected(Reason.TX_REVERTED, f"EAS at {self.eas_address} uses an unknown EIP-712 domain version")
-
-    def attestation_config(self) -> dict[str, Any]:
-        """What a client needs to sign: ``{chainId, eas, schemaUid, domain:{name,version,chainId,verifyingContract}}``.
-
-        Raises:
-            ChainUnavailable, ChainRejected: see :attr:`domain`.
-        """
-        return {
-            "chainId": self.chain_id,
-            "eas": self.eas_address,
-            "schemaUid": self.schema_uid,
-            "domain": self.domain.as_json(),
-        }
-
-    def get_nonce(self, *, attester: str) -> int:
-        """EAS's delegated-signature nonce of ``attester`` (next one to be consumed). Raises ChainUnavailable."""
-        with self._rpc("getNonce"):
-            return int(self._contract.functions.getNonce(to_checksum_address(attester)).call())
-
-    def block_number(self) -> int:
-        """Latest block number. Raises ChainUnavailable."""
-        with self._rpc("eth_blockNumber"):
-            return int(self.w3.eth.block_number)
-
-    def block_hash(self, *, number: int) -> str | None:
-        """Hash of the canonical block at ``number`` (None beyond the head). Raises ChainUnavailable."""
-        with self._rpc("eth_getBlockByNumber"):
-            try:
-                block = self.w3.eth.get_block(number)
-            except BlockNotFound:
-                return None
-        return "0x" + bytes(block["hash"]).hex()
-
-    def get_attestation(self, *, uid: str | bytes) -> AttestationRecord | None:
-        """``getAttestation(uid)``; None for an unknown UID (EAS returns an all-zero struct).
-
-        Raises:
-            ChainUnavailable: RPC failure.
-        """
-        uid_b = bytes.fromhex(uid.removeprefix("0x")) if isinstance(uid, str) else bytes(uid)
-        with self._rpc("getAttestation"):
-            raw = self._contract.functions.getAttestation(uid_b).call()
-        if bytes(raw[0]) == _ZERO32:
-            return None
-        return AttestationRecord(
-            uid="0x" + bytes(raw[0]).hex(),
-            schema="0x" + bytes(raw[1]).hex(),
-            time=int(raw[2]),
-            expiration_time=int(raw[3]),
-            revocation_time=int(raw[4]),
-            ref_uid="0x" + bytes(raw[5]).hex(),
-            recipient=to_checksum_address(raw[6]),
-            attester=to_checksum_address(raw[7]),
-            revocable=bool(raw[8]),
-            data=bytes(raw[9]),
-        )
-
-    def get_attestations(self, *, uids: Sequence[str], batch_size: int = 200) -> list[AttestationRecord | None]:
-        """``getAttestation`` for many UIDs: JSON-RPC batches of ``batch_size`` ``eth_call``s when the provider
-        can batch (HTTP), else one call each with pre-encoded calldata (in-process chains: no round trip to save).
-        Same answers as :meth:`get_attestation`, in order.
-
-        Raises:
-            ChainUnavailable: RPC failure (or an error answer inside a batch).
-        """
-        calls = [
-            {"to": self.eas_address, "data": "0x" + (_GET_ATTESTATION + bytes.fromhex(u.removeprefix("0x"))).hex()}
-            for u in uids
-        ]
-        raw: list[bytes] = []
-        batcher = getattr(self.w3.provider, "make_batch_request", None)
-        if batcher is not None and len(calls) > 1:
-            for start in range(0, len(calls), batch_size):
-                part = calls[start : start + batch_size]
-                with self._rpc("eth_call batch"):
-                    answers = batcher([("eth_call", [c, "latest"]) for c in part])
-                if not isinstance(answers, list) or len(answers) != len(part):
-                    raise ChainUnavailable(Reason.RPC_FAILED, f"eth_call batch: {answers!r:.200}")
-                for answer in answers:
-                    if "error" in answer or "result" not in answer:
-                        raise ChainUnavailable(Reason.RPC_FAILED, f"eth_call batch: {answer.get('error')!r:.200}")
-                    raw.append(bytes.fromhex(str(answer["result"]).removeprefix("0x")))
-        else:
-            for call in calls:
-                with self._rpc("getAttestation"):
-                    raw.append(bytes(self.w3.eth.call(call)))  # type: ignore[arg-type]
-        return [_record(r) for r in raw]
-
-    # ------------------------------------------------------------------ delegated requests
-    def build_attest_typed_data(
-        self, *, attester: str, data: bytes, recipient: str, deadline: int, nonce: int | None = None
-    ) -> dict[str, Any]:
-        """The full ``eth_signTypedData_v4`` message for the reviewer to sign (nonce read from ``getNonce`` unless
-        given: pass ``nonce`` explicitly when the attester has requests still waiting in the outbox).
-
-        Raises:
-            ChainUnavailable, ChainRejected: reading the domain / nonce failed.
-        """
-        if nonce is None:
-            nonce = self.get_nonce(attester=attester)
-        return attest_typed_data(
-            domain=self.domain,
-            attester=attester,
-            recipient=recipient,
-            data=data,
-            nonce=nonce,
-            deadline=deadline,
-            schema_uid=self.schema_uid,
-        )
-
-    def content_key(self, *, request: DelegatedRequest) -> str:
-        """The request's idempotency key under this deployment's domain. Raises ChainUnavailable/ChainRejected."""
-        return request.content_key(domain=self.domain)
 
     def check_delegated(self, *, request: DelegatedRequest, now: int, expected_nonce: int | None = None) -> None:
         """Refuse, before any gas is spent, what EAS would revert (or what we must not publish).
@@ -490,102 +262,6 @@ class EasClient:
                 return found
             time.sleep(self.poll_interval)
 
-    def landed_from_receipt(self, *, receipt: Any, requests: Sequence[DelegatedRequest]) -> list[Landed | None]:
-        """Match ``Attested`` logs of a successful receipt to ``requests``: EAS emits them in request order, so each
-        request takes the next unused log with its (attester, recipient)."""
-        logs = [
-            log
-            for log in receipt["logs"]
-            if to_checksum_address(log["address"]) == self.eas_address
-            and len(log["topics"]) == 4
-            and bytes(log["topics"][0]) == ATTESTED_TOPIC
-            and "0x" + bytes(log["topics"][3]).hex() == self.schema_uid.lower()
-        ]
-        used: set[int] = set()
-        out: list[Landed | None] = []
-        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-        for request in requests:
-            match: Landed | None = None
-            for i, log in enumerate(logs):
-                if i in used:
-                    continue
-                recipient = to_checksum_address(bytes(log["topics"][1])[-20:])
-                attester = to_checksum_address(bytes(log["topics"][2])[-20:])
-                if (attester, recipient) == (request.attester, request.recipient):
-                    used.add(i)
-                    match = Landed(
-                        uid="0x" + bytes(log["data"])[:32].hex(),
-                        attester=attester,
-                        recipient=recipient,
-                        tx_hash=tx_hash,
-                        block_number=int(receipt["blockNumber"]),
-                        block_hash="0x" + bytes(receipt["blockHash"]).hex(),
-                    )
-                    break
-            out.append(match)
-        return out
-
-    # ------------------------------------------------------------------ finding attestations after the fact
-    def attested_logs(
-        self, *, from_block: int, to_block: int, recipient: str | None = None, attester: str | None = None
-    ) -> Iterator[Any]:
-        """``Attested`` logs of this schema in [from_block, to_block], fetched in chunks of ``log_chunk_blocks``.
-
-        Raises:
-            ChainUnavailable: RPC failure.
-        """
-        topics: list[Any] = [
-            "0x" + ATTESTED_TOPIC.hex(),
-            address_topic(recipient) if recipient else None,
-            address_topic(attester) if attester else None,
-            self.schema_uid.lower(),
-        ]
-        start = max(0, from_block)
-        while start <= to_block:
-            end = min(to_block, start + self.log_chunk_blocks - 1)
-            with self._rpc("eth_getLogs"):
-                logs = self.w3.eth.get_logs(
-                    {"address": self.eas_address, "fromBlock": start, "toBlock": end, "topics": topics}
-                )
-            yield from logs
-            start = end + 1
-
-    def find_landed(self, *, request: DelegatedRequest, from_block: int) -> Landed | None:
-        """Find an attestation of exactly ``request`` made at or after ``from_block`` (used after a crash or after a
-        resend reverted because the EAS nonce was consumed). A candidate needs the same attester, recipient, schema
-        and data; one whose transaction input carries this request's signature (r‖s) wins. Without such a
-        transaction (e.g. relayed through a contract), a data match is accepted only when it is the only one and the
-        attester's EAS nonce has moved past ``request.nonce``.
-
-        Raises:
-            ChainUnavailable: RPC failure.
-        """
-        head = self.block_number()
-        candidates: list[Landed] = []
-        for log in self.attested_logs(
-            from_block=from_block, to_block=head, recipient=request.recipient, attester=request.attester
-        ):
-            uid = "0x" + bytes(log["data"])[:32].hex()
-            record = self.get_attestation(uid=uid)
-            if record is None or record.data != request.data:
-                continue
-            landed = Landed(
-                uid=uid,
-                attester=record.attester,
-                recipient=record.recipient,
-                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-                block_number=int(log["blockNumber"]),
-                block_hash="0x" + bytes(log["blockHash"]).hex(),
-            )
-            with self._rpc("eth_getTransactionByHash"):
-                tx_input = bytes(self.w3.eth.get_transaction(log["transactionHash"])["input"])
-            if request.signature[:64] in tx_input:
-                return landed
-            candidates.append(landed)
-        if len(candidates) == 1 and self.get_nonce(attester=request.attester) > request.nonce:
-            return candidates[0]
-        return None
-
     # ------------------------------------------------------------------ one-shot helpers
     def submit(self, *, requests: Sequence[DelegatedRequest], now: int | None = None) -> list[Landed]:
         """Check, send and confirm ``requests`` synchronously (no outbox; the publisher is the durable path).
@@ -667,4 +343,3 @@ class EasClient:
                     block_number=int(receipt["blockNumber"]),
                 )
         raise ChainRejected(Reason.TX_REVERTED, f"{tx.tx_hash}: no Attested event")
-

@@ -1,0 +1,218 @@
+"""``EasReads``: one EAS deployment's contract reads — EIP-712 domain (version found by matching
+``getDomainSeparator()``), ``getNonce``, ``getAttestation`` (single and batched, decoded to ``AttestationRecord``) —
+and the typed data a reviewer signs. Nothing is read from the node until first needed; all RPC goes through ``lock``
+when one is given (the embedded chain needs it).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import Web3
+
+from service.chain import deploy
+from service.chain.delegation import DelegatedRequest, EasDomain, attest_typed_data
+from service.chain.identity import ChainIdentity, read_identity
+from service.chain.node_reads import NodeReads
+from service.domain import USER_REVIEW_SCHEMA_UID, Reason
+from service.errors import ChainRejected, ChainUnavailable
+
+# Candidate EIP-712 versions, newest first; the contract's version() is tried first. Base/OP-stack EAS reports
+# "1.4.x" from version() but signs with "1.3.0" — so the separator, not version(), decides.
+DOMAIN_VERSION_CANDIDATES = ("1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.3", "1.0.2", "1.0.1", "1.0.0", "0.26")
+_ZERO32 = b"\x00" * 32
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationRecord:
+    """EAS ``Attestation`` struct as returned by ``getAttestation``."""
+
+    uid: str
+    schema: str
+    time: int
+    expiration_time: int
+    revocation_time: int
+    ref_uid: str
+    recipient: str
+    attester: str
+    revocable: bool
+    data: bytes
+
+
+_GET_ATTESTATION = keccak(text="getAttestation(bytes32)")[:4]
+_ATTESTATION_TUPLE = "(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"
+
+
+def _record(raw: bytes) -> AttestationRecord | None:
+    """Decode ``getAttestation``'s return data; None for the all-zero struct of an unknown UID.
+    Raises ChainUnavailable when the node returned something that is not that struct."""
+    try:
+        (t,) = decode([_ATTESTATION_TUPLE], raw)
+    except Exception as exc:  # eth_abi raises several types for short/garbled data
+        raise ChainUnavailable(Reason.RPC_FAILED, f"getAttestation returned {len(raw)} undecodable bytes") from exc
+    return _from_struct(t)
+
+
+def _from_struct(t: Sequence[Any]) -> AttestationRecord | None:
+    """An ``Attestation`` struct's fields as a record; None for the all-zero struct of an unknown UID."""
+    if bytes(t[0]) == _ZERO32:
+        return None
+    return AttestationRecord(
+        uid="0x" + bytes(t[0]).hex(),
+        schema="0x" + bytes(t[1]).hex(),
+        time=int(t[2]),
+        expiration_time=int(t[3]),
+        revocation_time=int(t[4]),
+        ref_uid="0x" + bytes(t[5]).hex(),
+        recipient=to_checksum_address(t[6]),
+        attester=to_checksum_address(t[7]),
+        revocable=bool(t[8]),
+        data=bytes(t[9]),
+    )
+
+
+class EasReads(NodeReads):
+    """Reads of one EAS contract for ``schema_uid``. Construct freely: nothing is read until first needed."""
+
+    def __init__(
+        self,
+        *,
+        w3: Web3,
+        eas_address: str,
+        lock: threading.RLock | None = None,
+        schema_uid: str = USER_REVIEW_SCHEMA_UID,
+        log_chunk_blocks: int = 2_000,
+    ) -> None:
+        self.w3 = w3
+        self.eas_address = to_checksum_address(eas_address)
+        self.schema_uid = schema_uid.lower()
+        self.log_chunk_blocks = log_chunk_blocks
+        self._lock = lock
+        self._contract = deploy.eas_contract(w3=w3, address=self.eas_address)
+
+    @functools.cached_property
+    def chain_id(self) -> int:
+        """Read from the node once (never assumed). Raises ChainUnavailable."""
+        with self._rpc("eth_chainId"):
+            return int(self.w3.eth.chain_id)
+
+    @functools.cached_property
+    def identity(self) -> ChainIdentity:
+        """Chain id, genesis block hash and EAS address, read once. Raises ChainUnavailable."""
+        return read_identity(w3=self.w3, eas_address=self.eas_address, lock=self._lock)
+
+    @functools.cached_property
+    def domain(self) -> EasDomain:
+        """The EIP-712 domain this EAS verifies signatures with, version found by matching ``getDomainSeparator()``.
+
+        Raises:
+            ChainUnavailable: RPC failure.
+            ChainRejected(TX_REVERTED): no code at the address, or no candidate version matches.
+        """
+        with self._rpc("EAS domain"):
+            if not self.w3.eth.get_code(self.eas_address):
+                raise ChainRejected(Reason.TX_REVERTED, f"no contract at {self.eas_address}")
+            actual = bytes(self._contract.functions.getDomainSeparator().call())
+            reported = str(self._contract.functions.version().call())
+        try:
+            with self._rpc("getName"):
+                name = str(self._contract.functions.getName().call()) or "EAS"
+        except ChainRejected:  # older deployments have no getName(); they all sign as "EAS"
+            name = "EAS"
+        for version in dict.fromkeys((reported, *DOMAIN_VERSION_CANDIDATES)):
+            domain = EasDomain(name=name, version=version, chain_id=self.chain_id, verifying_contract=self.eas_address)
+            if domain.separator() == actual:
+                return domain
+        raise ChainRejected(Reason.TX_REVERTED, f"EAS at {self.eas_address} uses an unknown EIP-712 domain version")
+
+    def attestation_config(self) -> dict[str, Any]:
+        """What a client needs to sign: ``{chainId, eas, schemaUid, domain:{name,version,chainId,verifyingContract}}``.
+
+        Raises:
+            ChainUnavailable, ChainRejected: see :attr:`domain`.
+        """
+        return {
+            "chainId": self.chain_id,
+            "eas": self.eas_address,
+            "schemaUid": self.schema_uid,
+            "domain": self.domain.as_json(),
+        }
+
+    def get_nonce(self, *, attester: str) -> int:
+        """EAS's delegated-signature nonce of ``attester`` (next one to be consumed). Raises ChainUnavailable."""
+        with self._rpc("getNonce"):
+            return int(self._contract.functions.getNonce(to_checksum_address(attester)).call())
+
+    def get_attestation(self, *, uid: str | bytes) -> AttestationRecord | None:
+        """``getAttestation(uid)``; None for an unknown UID (EAS returns an all-zero struct).
+
+        Raises:
+            ChainUnavailable: RPC failure.
+        """
+        uid_b = bytes.fromhex(uid.removeprefix("0x")) if isinstance(uid, str) else bytes(uid)
+        with self._rpc("getAttestation"):
+            raw = self._contract.functions.getAttestation(uid_b).call()
+        return _from_struct(raw)
+
+    def get_attestations(self, *, uids: Sequence[str], batch_size: int = 200) -> list[AttestationRecord | None]:
+        """``getAttestation`` for many UIDs: JSON-RPC batches of ``batch_size`` ``eth_call``s when the provider
+        can batch (HTTP), else one call each with pre-encoded calldata (in-process chains: no round trip to save).
+        Same answers as :meth:`get_attestation`, in order.
+
+        Raises:
+            ChainUnavailable: RPC failure (or an error answer inside a batch).
+        """
+        calls = [
+            {"to": self.eas_address, "data": "0x" + (_GET_ATTESTATION + bytes.fromhex(u.removeprefix("0x"))).hex()}
+            for u in uids
+        ]
+        raw: list[bytes] = []
+        batcher = getattr(self.w3.provider, "make_batch_request", None)
+        if batcher is not None and len(calls) > 1:
+            for start in range(0, len(calls), batch_size):
+                part = calls[start : start + batch_size]
+                with self._rpc("eth_call batch"):
+                    answers = batcher([("eth_call", [c, "latest"]) for c in part])
+                if not isinstance(answers, list) or len(answers) != len(part):
+                    raise ChainUnavailable(Reason.RPC_FAILED, f"eth_call batch: {answers!r:.200}")
+                for answer in answers:
+                    if "error" in answer or "result" not in answer:
+                        raise ChainUnavailable(Reason.RPC_FAILED, f"eth_call batch: {answer.get('error')!r:.200}")
+                    raw.append(bytes.fromhex(str(answer["result"]).removeprefix("0x")))
+        else:
+            for call in calls:
+                with self._rpc("getAttestation"):
+                    raw.append(bytes(self.w3.eth.call(call)))  # type: ignore[arg-type]
+        return [_record(r) for r in raw]
+
+    def build_attest_typed_data(
+        self, *, attester: str, data: bytes, recipient: str, deadline: int, nonce: int | None = None
+    ) -> dict[str, Any]:
+        """The full ``eth_signTypedData_v4`` message for the reviewer to sign (nonce read from ``getNonce`` unless
+        given: pass ``nonce`` explicitly when the attester has requests still waiting in the outbox).
+
+        Raises:
+            ChainUnavailable, ChainRejected: reading the domain / nonce failed.
+        """
+        if nonce is None:
+            nonce = self.get_nonce(attester=attester)
+        return attest_typed_data(
+            domain=self.domain,
+            attester=attester,
+            recipient=recipient,
+            data=data,
+            nonce=nonce,
+            deadline=deadline,
+            schema_uid=self.schema_uid,
+        )
+
+    def content_key(self, *, request: DelegatedRequest) -> str:
+        """The request's idempotency key under this deployment's domain. Raises ChainUnavailable/ChainRejected."""
+        return request.content_key(domain=self.domain)
