@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from service.dids import did_web_for_url, normalize_did
 from service.domain import (
@@ -208,7 +208,9 @@ def _onchain(
 ) -> str | None:
     """An on-chain tier (``service.verdicts.onchain``), judged as of the receipt's ``issuedAt`` (an offer: now).
     A near miss (revoked, outside its window, unapproved witness) raises ``Unauthorized`` with its reason."""
-    context = evidence.onchain_context() if isinstance(evidence, HasOnchain) else None
+    # Not isinstance(evidence, HasOnchain): a runtime-checkable Protocol check costs ~7 µs a call on Python 3.11
+    # (twice per receipt: ~1/8 of judging one); this is the same test (the method is present and not None).
+    context = cast(HasOnchain, evidence).onchain_context() if _has_onchain(evidence) else None
     if context is None:
         return None
     payload = artifact.payload
@@ -222,6 +224,10 @@ def _onchain(
         context.windows[found.uid] = (found.since, found.until)
         return evidence_of(found.uid)
     return None
+
+
+def _has_onchain(evidence: object) -> bool:
+    return getattr(evidence, "onchain_context", None) is not None
 
 
 def _by_key_binding(
