@@ -22,7 +22,8 @@ lost or duplicated). Measured in the same run as baselines:
 
 Goals (issue 15): CPU per accepted review <= 5x the raw check cost; accepted/s >= 0.15x /healthz; 2 processes
 >= 1.5x one. ``--embedded N``: N reviews at concurrency 8 on the embedded chain (publishing is py-evm's speed);
-``--memory N``: N submissions + N reads against one API process after warm-up, RSS sampled (flat = within 10%).
+``--memory N``: N submissions + N reads (reputation, review lists) against one API process after warm-up, RSS
+sampled (flat = within 10%).
 The default run takes about 2-3 minutes; the issue's full sizes are
 ``--reviews 1:300,8:2000,32:2000 --embedded 2000 --memory 10000``.
 """
@@ -118,9 +119,11 @@ def anvil() -> Iterator[str]:
     if not ANVIL_BIN.exists():
         raise SystemExit(f"anvil not installed at {ANVIL_BIN} (npm ci in tests/interop)")
     work = Path(tempfile.mkdtemp(prefix="bench-anvil-"))
+    # --prune-history keeps anvil's memory bounded; with 256 states kept (not 0) an eth_call on "latest" that races
+    # the next block still finds its state (with none kept anvil answered "BlockOutOfRangeError" → a 503).
     port = free_port()
     proc = subprocess.Popen(
-        [str(ANVIL_BIN), "--host", "127.0.0.1", "--port", str(port), "--prune-history", "--cache-path",
+        [str(ANVIL_BIN), "--host", "127.0.0.1", "--port", str(port), "--prune-history", "256", "--cache-path",
          str(work / "cache"), "--silent"],
         env={**os.environ, "HOME": str(work)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work,
     )  # fmt: skip
@@ -458,7 +461,8 @@ def run_embedded(*, n: int, args: argparse.Namespace, merchants: list[Merchant],
 
 
 def run_memory(*, n: int, args: argparse.Namespace, merchants: list[Merchant], insecure: str) -> dict[str, Any]:
-    """n submissions then n reads (GET review + reputation) on one API process (anvil), RSS sampled."""
+    """n submissions then n reads (GET reputation / GET the service's reviews) on one API process (anvil), RSS
+    sampled after warm-up and after each quarter."""
     with pg_database(args.pg_url) as db_url, anvil() as rpc_url:
         env = {"OMATRUST_DATABASE_URL": db_url, "OMATRUST_RPC_URL": rpc_url, "OMATRUST_RELAYER_KEY": ANVIL_DEV_KEY_0,
                "OMATRUST_DID_WEB_INSECURE_HOSTS": insecure, "OMATRUST_RATE_LIMIT_PER_MINUTE": "100000"}  # fmt: skip
@@ -469,15 +473,20 @@ def run_memory(*, n: int, args: argparse.Namespace, merchants: list[Merchant], i
             warm = presign(n=max(200, n // 10), merchants=merchants, domain=domain, now=int(time.time()))
             asyncio.run(post_all([url], [s.body for s in warm], 8))
             samples = [("warm", rss_mb(pid))]
+            print(f"    RSS {samples[0][1]:.0f} MB warm ({len(warm)} submissions)", flush=True)
             step = max(1, n // 4)
             for k in range(0, n, step):
                 batch = presign(n=min(step, n - k), merchants=merchants, domain=domain, now=int(time.time()))
                 asyncio.run(post_all([url], [s.body for s in batch], 8))
                 samples.append((f"+{k + len(batch)} submits", rss_mb(pid)))
+                print(f"    RSS {samples[-1][1]:.0f} MB after {samples[-1][0]}", flush=True)
             did = merchants[0].did.replace("%", "%25").replace(":", "%3A")
-            for k in range(0, n, step):
-                asyncio.run(_get_count(url, f"/v1/services/{did}/reputation", min(step, n - k), 8))
-                samples.append((f"+{k + step} reads", rss_mb(pid)))
+            for k in range(0, n, step):  # half reputation reads, half review-list reads (20 reviews with proofs)
+                part = min(step, n - k)
+                asyncio.run(_get_count(url, f"/v1/services/{did}/reputation", part - part // 2, 8))
+                asyncio.run(_get_count(url, f"/v1/services/{did}/reviews", part // 2, 8))
+                samples.append((f"+{k + part} reads", rss_mb(pid)))
+                print(f"    RSS {samples[-1][1]:.0f} MB after {samples[-1][0]}", flush=True)
             warm_rss = samples[0][1]
             peak = max(s for _, s in samples)
             print("  memory (RSS MB): " + ", ".join(f"{w} {v:.0f}" for w, v in samples)

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = 300
     max_body_bytes: int = 256 * 1024
     rate_limit_per_minute: int = 30
-    publish_batch_size: int = 20
+    publish_batch_size: int = 64  # reviews claimed per publish round, packed into transactions of up to 2^24 gas
     publish_interval_seconds: float = 0.5
     # False: this process only enqueues (an API replica); run exactly one publishing process per relayer key.
     publisher_enabled: bool = True

@@ -140,6 +140,10 @@ class Reason(StrEnum):
     TX_PENDING = "tx-pending"
     TX_SENDER_MISMATCH = "tx-sender-mismatch"  # tx.from is not the attester
     TX_TARGET_NOT_AUTHORIZED = "tx-target-not-authorized"  # tx.to is not an address of the subject
+    # -- evidence-pointer proofs (docs/authorization.md)
+    EVIDENCE_HOST_MISMATCH = "evidence-host-mismatch"  # the url is not on the host of the review's did:web subject
+    EVIDENCE_RECORD_MALFORMED = "evidence-record-malformed"  # no ``v=1;controller=<DID>`` record in the document
+    EVIDENCE_CONTROLLER_MISMATCH = "evidence-controller-mismatch"  # no controller named is the reviewer
     # -- operations (CLI / internal signals, never an HTTP answer)
     RUN_NOT_RESUMABLE = "run-not-resumable"  # reverify --resume names no unfinished run
     AGGREGATE_STALE = "aggregate-stale"  # a stored score aggregate is in other scoring units (params changed)

@@ -259,7 +259,8 @@ def wire(
 ) -> Wired:
     """Build everything the service runs on. Migrations run first so a fresh SQLite file just works.
 
-    ``publisher``: run the in-process publish loop (default: ``settings.publisher_enabled``). Stale score aggregates
+    ``publisher``: run the background jobs in process once started (publishing, periodic sync; default:
+    ``settings.publisher_enabled``). Stale score aggregates
     met by any read or write are rebuilt by a background :class:`AggregateRebuilder`. ``check_chain``: compare the
     configured chain with the one the store refers to (raises ChainMismatch; off only for ``omatrust chain adopt``).
     """
@@ -284,9 +285,13 @@ def wire(
     runtime.aggregates_stale = rebuilder.trigger
     loop = None
     if settings.publisher_enabled if publisher is None else publisher:
+        # the worker's job bodies, run in this process (service.workflows.jobs; docs/deploy.md "In-process jobs").
+        # Periodic sync only on SQLite: several serve processes on one PostgreSQL would sync at once (workers don't).
+        sync_every = 0.0 if engine.dialect.name == "postgresql" else float(settings.sync_interval_seconds)
         loop = PublishLoop(
-            rt=runtime, batch_size=settings.publish_batch_size, interval=settings.publish_interval_seconds
-        )
+            rt=runtime, batch_size=settings.publish_batch_size, interval=settings.publish_interval_seconds,
+            linger=settings.publish_linger_seconds, sync_every=sync_every,
+        )  # fmt: skip
         runtime.publisher_wakeup = loop.wakeup
         # several `serve` processes on one PostgreSQL: one publishes at a time per relayer key
         exclusive_rounds(publisher=loop.publisher, engine=engine, client=eas)

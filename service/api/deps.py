@@ -1,4 +1,8 @@
-"""FastAPI dependency aliases."""
+"""FastAPI dependency aliases.
+
+The providers are ``async def`` on purpose: they only read ``app.state``, and FastAPI runs a plain ``def``
+dependency in the thread pool — one thread hand-off per dependency per request (three on submit) before the route
+itself is handed to a thread."""
 
 from __future__ import annotations
 
@@ -11,15 +15,15 @@ from service.api.metrics import Metrics
 from service.workflows.runtime import Runtime
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter  # type: ignore[no-any-return]
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 

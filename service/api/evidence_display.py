@@ -49,6 +49,12 @@ EVIDENCE_CLASSES: tuple[EvidenceClass, ...] = (
         "weak", False,
     ),
     EvidenceClass(
+        "evidence-pointer", "Linked to the service",
+        "A page on the service's own website names the reviewer's wallet as one of its controllers: the reviewer is "
+        "connected to the service, but nothing shows a purchase, so it counts like no proof.",
+        "weak", False,
+    ),
+    EvidenceClass(
         "none", "No proof",
         "No proof of purchase is attached (or it could not be checked), so this review counts for little.",
         "none", False,

@@ -38,7 +38,13 @@ class Erc8004Out(CamelModel):
     self_feedback_excluded: Annotated[int, Field(ge=0)]
     revoked_excluded: Annotated[int, Field(ge=0)]
     agents: list[AgentRefOut]
-    in_score: bool = Field(description="always false unless the scoring parameters say otherwise")
+    in_score: bool = Field(
+        description="true only when the scoring parameters give ERC-8004 feedback a weight "
+        "(erc8004_weight > 0; default off)"
+    )
+    scored: Annotated[int, Field(ge=0)] = Field(
+        0, description="payment-verified ratings the score counts (one per client; 0 while off)"
+    )
 
 
 @router.get(

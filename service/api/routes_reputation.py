@@ -46,7 +46,9 @@ class ContributionOut(CamelModel):
     review_id: str
     reviewer: str
     rating: Annotated[int, Field(ge=1, le=5)]
-    evidence: Literal["payment-backed", "verified", "tx-interaction", "unauthorized", "offer-only", "none"]
+    evidence: Literal[
+        "payment-backed", "verified", "tx-interaction", "unauthorized", "offer-only", "evidence-pointer", "none"
+    ]
     time: int
     superseded: bool
     attestation_uid: str | None

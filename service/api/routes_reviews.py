@@ -8,13 +8,13 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from service.api.deps import LimiterDep, MetricsDep, RuntimeDep
 from service.api.did_path import did_from_path
-from service.api.present import review_out
+from service.api.present import json_response, review_out
 from service.api.schemas import PrepareIn, PrepareOut, ReviewOut, ReviewPage, SubmitIn
 from service.domain import Reason
 from service.errors import MalformedInput, OmaTrustError
 from service.workflows.prepare import prepare_checked
 from service.workflows.queries import review_view, service_reviews
-from service.workflows.submit import submit_review
+from service.workflows.submit import accept_review
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -59,13 +59,11 @@ def prepare(body: PrepareIn, rt: RuntimeDep, limiter: LimiterDep) -> PrepareOut:
 
 
 @router.post("/reviews", response_model=ReviewOut, status_code=201, responses=PROBLEMS)
-def submit(
-    body: SubmitIn, request: Request, rt: RuntimeDep, limiter: LimiterDep, metrics: MetricsDep, response: Response
-) -> ReviewOut:
+def submit(body: SubmitIn, request: Request, rt: RuntimeDep, limiter: LimiterDep, metrics: MetricsDep) -> Response:
     """Submit a signed review: verified, stored and published on chain with the reviewer as attester."""
     _limit(limiter, body.attester)
     try:
-        review_id = submit_review(
+        accepted = accept_review(
             rt=rt,
             attester=body.attester,
             data=bytes.fromhex(body.data[2:]),
@@ -77,19 +75,22 @@ def submit(
         metrics.submissions.labels(result=exc.reason.value).inc()
         raise
     metrics.submissions.labels(result="accepted").inc()
-    view = review_view(rt=rt, review_id=review_id)
-    assert view is not None  # written in the same request
-    request.app.state.reputation_cache.discard(view.review.subject_normalized)
-    response.headers["Location"] = f"/v1/reviews/{review_id}"
-    return review_out(view.review, view.proofs, view.outbox, view.responses)
+    if accepted.review is not None:  # just written: answered from the rows in memory (attestation pending)
+        out = review_out(accepted.review, accepted.proofs, None)
+    else:  # the same signed request was accepted before: its current state
+        view = review_view(rt=rt, review_id=accepted.review_id)
+        assert view is not None  # stored before this request
+        out = review_out(view.review, view.proofs, view.outbox, view.responses)
+    request.app.state.reputation_cache.discard(out.subject_normalized)
+    return json_response(out, status_code=201, headers={"Location": f"/v1/reviews/{accepted.review_id}"})
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut, responses={404: {"description": "no such review"}})
-def get_one(review_id: Annotated[str, Path(max_length=64)], rt: RuntimeDep) -> ReviewOut:
+def get_one(review_id: Annotated[str, Path(max_length=64)], rt: RuntimeDep) -> Response:
     view = review_view(rt=rt, review_id=review_id)
     if view is None:
         raise HTTPException(404, "No such review")
-    return review_out(view.review, view.proofs, view.outbox, view.responses)
+    return json_response(review_out(view.review, view.proofs, view.outbox, view.responses))
 
 
 @router.get("/services/{did}/reviews", response_model=ReviewPage, responses={422: PROBLEMS[422]})

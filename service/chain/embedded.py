@@ -15,15 +15,24 @@
   schema is registered and before the file is marked ready — the hook point for one-time setup such as a test
   token (``service.chain.token``). A file whose first start was interrupted before it was marked ready is wiped
   and created again (nothing can refer to it: it never served).
-* py-evm is not thread-safe: every user of ``w3`` must hold ``lock`` (``EasClient`` does when given it).
+* py-evm is not thread-safe: the provider of ``w3`` (:class:`ChainProvider`) runs every request under ``lock`` —
+  except the reads of the **last committed block** (``eth_call`` at ``latest``, ``eth_chainId``,
+  ``eth_blockNumber``, and ``eth_accounts``, which web3 asks for to fill the ``from`` of every ``eth_call``). Those
+  it answers from a read view of its own (a second py-evm chain object on the committed state: a separate
+  read-only connection to the chain file, or the in-memory database whose trie nodes are never rewritten), rebuilt
+  after every mined block. So request threads (``getNonce``, ``getAttestation``) never wait while the publisher
+  executes a block; ``python -m bench.embedded_reads`` measures it. Clients of the embedded chain therefore get no
+  lock of their own (``EmbeddedChain.client``); holding ``lock`` across several calls still makes them atomic.
 * Startup (measured on the dev machine): ≈ 70 ms per chain, plus ≈ 0.2 s once per process for building the
   contracts in the scratch chain; importing web3 + py-evm costs another ≈ 1–2 s on first use.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from eth.db.atomic import AtomicDB
+from eth.db.backends.base import BaseDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
@@ -39,6 +49,8 @@ from eth_tester.backends.pyevm.main import get_account_keys_from_mnemonic, get_d
 from eth_utils.address import to_canonical_address
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.providers.eth_tester.main import _make_request
+from web3.types import RPCEndpoint, RPCResponse
 
 from service.chain import deploy, token
 from service.chain.chainfile import SqliteKeyValue
@@ -75,16 +87,22 @@ class EmbeddedChain:
     _store: SqliteKeyValue | None = None
 
     def client(self, *, relayer: LocalAccount | None = None, **kwargs: Any) -> EasClient:
-        """An ``EasClient`` bound to this chain and its lock, with explicit gas limits and no eth_call preflight
-        (both would double the cost of every transaction on py-evm)."""
+        """An ``EasClient`` on this chain, with explicit gas limits and no eth_call preflight (both would double the
+        cost of every transaction on py-evm). It holds no lock of its own: the provider serializes what must be
+        (see the module docstring), so its reads of the committed state never wait for a block being executed."""
         return EasClient(
             w3=self.w3,
             eas_address=self.eas_address,
             relayer=relayer or self.relayer,
-            lock=self.lock,
+            lock=None,
             preflight=False,
             **kwargs,
         )
+
+    @property
+    def provider(self) -> ChainProvider:
+        provider: ChainProvider = self.w3.provider  # type: ignore[assignment]
+        return provider
 
     @property
     def genesis_hash(self) -> str:
@@ -94,12 +112,132 @@ class EmbeddedChain:
     def close(self) -> None:
         """Flush and close the chain file (no-op in memory). The chain must not be used afterwards."""
         with self.lock:
+            self.provider.close()
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
 
-class _Backend(PyEVMBackend):  # type: ignore[misc]
+_LOCKFREE = frozenset({"eth_call", "eth_chainId", "eth_blockNumber", "eth_accounts"})
+
+
+class _CommittedKeyValue(BaseDB):
+    """Read-only view of a chain file through a connection of its own: only committed (whole-block) data. Keys of
+    32 bytes (trie nodes, code: named by their hash, never rewritten) are cached."""
+
+    def __init__(self, *, path: str) -> None:
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        self._conn_lock = threading.Lock()
+        self._cache: dict[bytes, bytes] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        with self._conn_lock:
+            row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        value = bytes(row[0])
+        if len(key) == 32:
+            if len(self._cache) >= 200_000:
+                self._cache.clear()
+            self._cache[bytes(key)] = value
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise TypeError("the committed-state view of the chain is read-only")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("the committed-state view of the chain is read-only")
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._conn_lock:
+            self._conn.close()
+
+
+class _ReadView:
+    """Answers read requests at one committed head, on a py-evm chain object of its own (nothing shared with the
+    writer but an append-only store of immutable trie nodes)."""
+
+    def __init__(self, *, backend: PyEVMBackend, db: Any, endpoints: Any) -> None:
+        reader = copy.copy(backend)  # account keys etc. shared read-only; the chain object is its own
+        reader.chain = type(backend.chain)(db)  # positioned at the canonical head committed in ``db``
+        self._tester = EthereumTester(backend=reader, auto_mine_transactions=False)
+        self._endpoints = endpoints
+
+    def request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        return _make_request(method, params, self._endpoints, self._tester, "0")
+
+
+class ChainProvider(EthereumTesterProvider):
+    """eth-tester's provider made thread-safe: every request under ``lock``, except reads of the last committed
+    block (``eth_call``/``latest``, ``eth_chainId``, ``eth_blockNumber``, ``eth_accounts``), answered from a
+    :class:`_ReadView` rebuilt after every mined block without taking the lock. ``lockfree_reads = False`` sends
+    those through the lock too (the behaviour before; the benchmark compares both)."""
+
+    def __init__(self, tester: EthereumTester, *, lock: threading.RLock, reads_db: Callable[[], Any]) -> None:
+        super().__init__(tester)
+        self.lock = lock
+        self.lockfree_reads = True
+        self._reads_db = reads_db
+        self._view: _ReadView | None = None
+        self.closers: list[Callable[[], object]] = []
+
+    def close(self) -> None:
+        """Stop answering from the read view and release what it holds (the chain file's read connection)."""
+        self._view = None
+        for close in self.closers:
+            close()
+        self.closers.clear()
+
+    def head_moved(self) -> None:
+        """Rebuild the read view on the committed head (called under ``lock`` once a block is durable)."""
+        tester = self.ethereum_tester
+        assert tester is not None
+        self._view = _ReadView(backend=tester.backend, db=self._reads_db(), endpoints=self.api_endpoints)
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        view = self._view
+        at_head = method != "eth_call" or len(params) < 2 or params[1] == "latest"
+        if view is not None and self.lockfree_reads and method in _LOCKFREE and at_head:
+            return view.request(method, params)
+        with self.lock:
+            response: RPCResponse = super().make_request(method, params)
+            return response
+
+
+class _HeadHook:
+    """Tells the provider when the canonical head moved (after the block is durable)."""
+
+    head_moved: Callable[[], None] | None = None
+
+    def _moved(self) -> None:
+        if self.head_moved is not None:
+            self.head_moved()
+
+
+class _MemoryBackend(_HeadHook, PyEVMBackend):  # type: ignore[misc]
+    """eth-tester's py-evm backend in memory, reporting head moves."""
+
+    def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> Any:
+        hashes = super().mine_blocks(num_blocks, coinbase) if coinbase is not None else super().mine_blocks(num_blocks)
+        self._moved()
+        return hashes
+
+    def revert_to_snapshot(self, snapshot: Any) -> None:
+        super().revert_to_snapshot(snapshot)
+        self._moved()
+
+
+class _Backend(_HeadHook, PyEVMBackend):  # type: ignore[misc]
     """eth-tester's py-evm backend with its chain database in ``store`` (flushed after every mined block)."""
 
     def __init__(self, *, store: SqliteKeyValue, fresh: bool, genesis: dict[bytes, dict[str, Any]]) -> None:
@@ -120,11 +258,13 @@ class _Backend(PyEVMBackend):  # type: ignore[misc]
     def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> Any:
         hashes = super().mine_blocks(num_blocks, coinbase) if coinbase is not None else super().mine_blocks(num_blocks)
         self._store.flush()
+        self._moved()
         return hashes
 
     def revert_to_snapshot(self, snapshot: Any) -> None:
         super().revert_to_snapshot(snapshot)
         self._store.flush()
+        self._moved()
 
 
 def genesis_params() -> dict[str, Any]:
@@ -191,7 +331,7 @@ def start_embedded_chain(
     genesis = _genesis(keys, relayer)
     if str(path) == MEMORY:
         # The mnemonic makes eth-tester's own account list (the default `from` of eth_call) the funded dev accounts.
-        backend = PyEVMBackend(
+        backend = _MemoryBackend(
             genesis_parameters=genesis_params(), genesis_state=genesis, mnemonic=DEV_MNEMONIC, hd_path=DEV_HD_PATH
         )
         chain = _ready(backend, relayer=relayer, devs=devs, path=MEMORY, store=None, fresh=True)
@@ -241,7 +381,25 @@ def _ready(
     store: SqliteKeyValue | None,
     fresh: bool,
 ) -> EmbeddedChain:
-    w3 = Web3(EthereumTesterProvider(EthereumTester(backend)))
+    lock = threading.RLock()
+    if store is None:
+        memory_db = backend.chain.chaindb.db
+
+        def reads_db() -> Any:
+            return memory_db
+    else:
+        committed = _CommittedKeyValue(path=path)
+
+        def reads_db() -> Any:
+            return AtomicDB(committed)
+
+    provider = ChainProvider(EthereumTester(backend), lock=lock, reads_db=reads_db)
+    if store is not None:
+        provider.closers.append(committed.close)
+    w3 = Web3(provider)
+    with lock:
+        backend.head_moved = provider.head_moved
+        provider.head_moved()
     deploy.check_eas(w3=w3, eas_address=EAS_ADDRESS)
     if schema_uid(USER_REVIEW_SCHEMA, ZERO_ADDRESS, False) != USER_REVIEW_SCHEMA_UID:
         raise ChainRejected(Reason.SCHEMA_MISMATCH, "User Review schema UID mismatch")
@@ -249,6 +407,7 @@ def _ready(
         w3=w3,
         relayer=relayer,
         dev_accounts=devs,
+        lock=lock,
         ephemeral=store is None,
         path=path,
         created=fresh,

@@ -26,6 +26,7 @@ from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from service.chain.node_reads import NodeReads
 from service.domain import Reason
@@ -37,6 +38,11 @@ RESPONSE_APPENDED_SIG = "ResponseAppended(uint256,address,uint64,address,string,
 NEW_FEEDBACK_TOPIC = "0x" + keccak(text=NEW_FEEDBACK_SIG).hex()
 FEEDBACK_REVOKED_TOPIC = "0x" + keccak(text=FEEDBACK_REVOKED_SIG).hex()
 RESPONSE_APPENDED_TOPIC = "0x" + keccak(text=RESPONSE_APPENDED_SIG).hex()
+# Identity Registry: MetadataSet(uint256 indexed agentId, string indexed indexedMetadataKey, string metadataKey,
+# bytes metadataValue) — emitted with key "agentWallet" whenever the agent's payment wallet is set or cleared.
+METADATA_SET_TOPIC = "0x" + keccak(text="MetadataSet(uint256,string,string,bytes)").hex()
+AGENT_WALLET_KEY_TOPIC = "0x" + keccak(text="agentWallet").hex()
+ZERO_ADDRESS = "0x" + "00" * 20
 _NEW_FEEDBACK_DATA = ["uint64", "int128", "uint8", "string", "string", "string", "string", "bytes32"]
 _RESPONSE_DATA = ["uint64", "string", "bytes32"]
 
@@ -189,6 +195,15 @@ def decode_event(log: Mapping[str, Any]) -> Erc8004Event | None:
     return None
 
 
+def _metadata_value(log: Mapping[str, Any]) -> bytes | None:
+    """The ``metadataValue`` of a ``MetadataSet`` log; None when its data does not decode."""
+    try:
+        _key, value = decode(["string", "bytes"], bytes.fromhex(_hex(log["data"])[2:]))
+    except Exception:  # eth_abi raises many types on hostile data: not a wallet announcement
+        return None
+    return bytes(value)
+
+
 def _selector(signature: str) -> bytes:
     return keccak(text=signature)[:4]
 
@@ -218,10 +233,13 @@ class RegistryClient(NodeReads):
             self.fetch_logs(address=self.registries.reputation, topics=topics, from_block=from_block, to_block=to_block)
         )
 
-    def _call(self, signature: str, types: list[str], args: list[Any], out: list[str]) -> tuple[Any, ...]:
+    def _call(
+        self, signature: str, types: list[str], args: list[Any], out: list[str], *, block: int | None = None
+    ) -> tuple[Any, ...]:
         data = _selector(signature) + encode(types, args)
         with self._rpc(signature):
-            raw = self.w3.eth.call({"to": self.registries.identity, "data": data})
+            raw = self.w3.eth.call({"to": self.registries.identity, "data": data},
+                                   block_identifier="latest" if block is None else block)  # fmt: skip
         try:
             return tuple(decode(out, bytes(raw)))
         except Exception as exc:  # a node answering garbage is a node failure
@@ -248,11 +266,46 @@ class RegistryClient(NodeReads):
             None if approved.lower() == zero else approved.lower(),
         )
 
+    def wallet_at(self, *, agent_id: int, block: int, log_index: int | None = None) -> str | None:
+        """The agent's ``getAgentWallet`` as the chain had it at ``block`` (None: unset then, or no agent yet).
+
+        Read with ``eth_call`` at that block; a node that no longer serves that block's state (pruned: most nodes
+        that are not archive nodes) answers with an error, and the wallet is then taken from the registry's
+        ``MetadataSet(agentId, "agentWallet", …)`` history up to that block (up to ``log_index`` within it).
+
+        Raises:
+            ChainUnavailable: RPC failure.
+        """
+        try:
+            (wallet,) = self._call("getAgentWallet(uint256)", ["uint256"], [agent_id], ["address"], block=block)
+        except ChainRejected:
+            return None
+        except ChainUnavailable as exc:
+            if not isinstance(exc.__cause__, Web3RPCError):  # unreachable, not refusing: no fallback
+                raise
+            return self.wallet_from_events(agent_id=agent_id, block=block, log_index=log_index)
+        return None if wallet.lower() == ZERO_ADDRESS else wallet.lower()
+
+    def wallet_from_events(self, *, agent_id: int, block: int, log_index: int | None = None) -> str | None:
+        """The last ``agentWallet`` the Identity Registry announced for ``agent_id`` at or before ``block`` (before
+        ``log_index`` in that block when given): its 20-byte value, None when cleared (empty) or never set.
+
+        Raises:
+            ChainUnavailable: RPC failure.
+        """
+        topics = [METADATA_SET_TOPIC, "0x" + agent_id.to_bytes(32, "big").hex(), AGENT_WALLET_KEY_TOPIC]
+        wallet: str | None = None
+        for log in self.fetch_logs(address=self.registries.identity, topics=topics, from_block=0, to_block=block):
+            if int(log["blockNumber"]) == block and log_index is not None and int(log["logIndex"]) > log_index:
+                break
+            value = _metadata_value(log)
+            if value is not None:
+                wallet = "0x" + value.hex() if len(value) == 20 else None
+        return None if wallet == ZERO_ADDRESS else wallet
+
     def is_operator(self, *, owner: str, spender: str) -> bool:
         """``isApprovedForAll(owner, spender)``. Raises ChainUnavailable."""
-        (ok,) = self._call(
-            "isApprovedForAll(address,address)", ["address", "address"], [owner, spender], ["bool"]
-        )
+        (ok,) = self._call("isApprovedForAll(address,address)", ["address", "address"], [owner, spender], ["bool"])
         return bool(ok)
 
 

@@ -9,7 +9,7 @@ Anyone can attest under a public schema: undecodable data comes out with ``error
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -44,6 +44,7 @@ class IndexedAttestation:
 class OmatrustScan:
     attestations: tuple[IndexedAttestation, ...]
     revocations: dict[str, int]  # uid → revocation time, for Revoked events in the range
+    revocation_blocks: dict[int, str] = field(default_factory=dict)  # number → hash of blocks holding those events
 
 
 def _logs(client: EasClient, *, topic0: bytes, schema_uids: Sequence[str], from_block: int, to_block: int) -> list[Any]:
@@ -100,4 +101,5 @@ def scan_omatrust(
         for uid, rec in zip(revoked_uids, client.get_attestations(uids=revoked_uids), strict=True)
         if rec is not None and rec.revocation_time
     }
-    return OmatrustScan(tuple(found), revocations)
+    blocks = {int(log["blockNumber"]): "0x" + bytes(log["blockHash"]).hex() for log in revoked}
+    return OmatrustScan(tuple(found), revocations, blocks)

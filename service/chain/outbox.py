@@ -14,9 +14,12 @@ Contract every implementation must honour (the publisher's crash safety rests on
 
 * Every ``mark_*`` / ``release`` is **durable when it returns** (committed). ``mark_submitted`` is called with the
   transaction hash *before* the transaction is broadcast, so after a crash the hash is always on record.
-* Exactly one publisher runs per relayer key (its transaction nonces are sequential). ``claim_pending`` therefore
-  does not need to lock or lease rows; it must not change state. (A SQL implementation that wants several
-  processes may use ``FOR UPDATE SKIP LOCKED`` and a lease, but the publisher does not rely on it.)
+* Exactly one publisher runs per relayer key (its transaction nonces are sequential). ``claim_pending`` must not
+  change state. A repository may also offer ``claim`` (see :class:`Claim`): the claimed rows stay locked
+  (PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED``) until the claim commits the publisher's decisions about them
+  (failed, confirmed, submitted with its transaction hash), so two claimers — two relayer keys, a stray second
+  publisher — never block on or take the same row. Without ``claim`` the publisher wraps ``claim_pending``
+  (:class:`PlainClaim`: each decision is written at once, nothing is locked; right for a single writer).
 * Items are returned oldest first (by ``id``, i.e. enqueue order): an attester's requests carry consecutive EAS
   nonces and must be sent in that order.
 * ``mark_confirmed`` / ``mark_failed`` / ``release`` on an item in a terminal state are no-ops (idempotent), and
@@ -28,7 +31,8 @@ Contract every implementation must honour (the publisher's crash safety rests on
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -112,6 +116,71 @@ class OutboxRepository(Protocol):
         """All items in state ``submitted`` (with their ``tx_hash``), oldest first — reconciled on every round and
         after a restart before anything new is sent."""
         ...
+
+
+class Claim(Protocol):
+    """Claimed pending items and the publisher's decisions about them before anything is broadcast.
+
+    The ``mark_*`` methods have the repository's meaning; they are durable once the claim's context exits without an
+    exception (a SQL claim commits them in the transaction that holds the rows' locks; :class:`PlainClaim` writes
+    each at once). An exception leaving the context discards what a transactional claim recorded."""
+
+    items: Sequence[OutboxItem]
+
+    def mark_submitted(self, *, item_ids: Sequence[int], tx_hash: str, submitted_block: int, now: int) -> None: ...
+
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None: ...
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None: ...
+
+    def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None: ...
+
+
+@dataclass
+class PlainClaim:
+    """A :class:`Claim` over any ``OutboxRepository``: ``claim_pending``'s items, decisions written through at once.
+    Locks nothing (one publisher per relayer key is the guarantee)."""
+
+    outbox: OutboxRepository
+    items: Sequence[OutboxItem]
+
+    def mark_submitted(self, *, item_ids: Sequence[int], tx_hash: str, submitted_block: int, now: int) -> None:
+        self.outbox.mark_submitted(item_ids=item_ids, tx_hash=tx_hash, submitted_block=submitted_block, now=now)
+
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
+        self.outbox.mark_landed(item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number,
+                                block_hash=block_hash, now=now)  # fmt: skip
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None:
+        self.outbox.mark_confirmed(item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number, now=now,
+                                   block_hash=block_hash)  # fmt: skip
+
+    def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
+        self.outbox.mark_failed(item_id=item_id, reason=reason, detail=detail, now=now)
+
+
+def claim_from(*, outbox: OutboxRepository, limit: int, now: int) -> AbstractContextManager[Claim]:
+    """The repository's own ``claim(limit=, now=)`` when it has one (locking), else a :class:`PlainClaim` of
+    ``claim_pending``. Raises what the repository raises."""
+    own = getattr(outbox, "claim", None)
+    if own is not None:
+        claimed: AbstractContextManager[Claim] = own(limit=limit, now=now)
+        return claimed
+    return plain_claim(outbox, limit=limit, now=now)
+
+
+@contextmanager
+def plain_claim(outbox: OutboxRepository, *, limit: int, now: int) -> Iterator[Claim]:
+    """A claim of ``claim_pending``'s items whose decisions are written one at a time (no lock held)."""
+    yield PlainClaim(outbox=outbox, items=outbox.claim_pending(limit=limit, now=now))
 
 
 @dataclass

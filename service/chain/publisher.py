@@ -5,13 +5,20 @@ One round (:meth:`Publisher.run_once`):
 1. **Reconcile** every ``submitted`` item (after a restart this runs before anything new is sent) — see below.
    While a transaction is still pending in the node's mempool, nothing new is sent (one publisher per relayer key,
    transactions in nonce order).
-2. **Claim** up to ``batch_size`` pending items and **pre-check** each off-chain (``EasClient.check_delegated``:
-   signer == attester, deadline > now + margin, nonce == chain nonce + earlier items of that attester in this
-   round). Refused items are marked ``failed`` — no gas spent. A single bad item would revert a whole
-   ``multiAttestByDelegation``, which is why nothing unchecked is ever batched.
-3. **Pack** the rest into transactions under the gas cap (2^24; gas computed from data size, no eth_estimateGas),
-   **sign**, persist the tx hash (``mark_submitted``) **before** broadcasting, broadcast, wait for the receipt,
-   read the UIDs from the ``Attested`` logs, ``mark_confirmed``.
+2. **Claim** up to ``batch_size`` pending items (``OutboxRepository.claim`` when the repository has one: on
+   PostgreSQL the rows stay locked ``FOR UPDATE SKIP LOCKED`` until the claim commits, so another claimer skips them)
+   and **pre-check** each off-chain (``EasClient.check_delegated``: signer == attester, deadline > now + margin,
+   nonce == chain nonce + earlier items of that attester in this round). Refused items are marked ``failed`` — no
+   gas spent. A single bad item would revert a whole ``multiAttestByDelegation``, which is why nothing unchecked is
+   ever batched.
+3. **Pack** the rest into transactions filled up to the gas cap (2^24; gas computed from data size by
+   ``service.chain.calls.gas_for``, no eth_estimateGas). When the claim came back full (more may be waiting) a
+   trailing partial transaction after a full one is held back for the next claim, which it heads. **Sign** every
+   transaction (consecutive relayer nonces) and record each item's transaction hash (``mark_submitted``) in the
+   claim, which commits — all **before** anything is broadcast. Then broadcast each in turn, wait for the receipt,
+   read the UIDs from the ``Attested`` logs, ``mark_confirmed``. A transaction that cannot be broadcast (stale
+   relayer nonce, transport failure) or stays in the mempool releases the later ones of the round unsent (they would
+   wait behind a nonce gap) and the relayer nonce is re-read.
 4. A reverted transaction: each item is first looked up on chain (it may have landed already, see below), then
    re-checked; refused → ``failed`` with the reason; otherwise released for another try (``max_attempts``).
    If a preflight ``eth_call`` of a batch reverts (real nodes only), its items are sent one by one so only the bad
@@ -71,8 +78,8 @@ from typing import Any
 from service.chain.confirmations import confirmations_for
 from service.chain.delegation import DelegatedRequest
 from service.chain.eas_landed import Landed
-from service.chain.eas_relayer import EasClient, StaleRelayerNonce
-from service.chain.outbox import InMemoryOutbox, OutboxItem, OutboxRepository
+from service.chain.eas_relayer import EasClient, SignedTx, StaleRelayerNonce
+from service.chain.outbox import Claim, InMemoryOutbox, OutboxItem, OutboxRepository, claim_from
 from service.domain import Reason
 from service.errors import ChainRejected, ChainUnavailable
 
@@ -112,7 +119,7 @@ class Publisher:
         client: EasClient,
         outbox: OutboxRepository,
         clock: Callable[[], float] = time.time,
-        batch_size: int = 20,
+        batch_size: int = 64,
         max_attempts: int = 3,
         retry_delay: int = 5,
         deadline_margin: int = 5,
@@ -261,15 +268,18 @@ class Publisher:
         report.released += 1
         return report
 
-    def _confirm(self, *, item: OutboxItem, landed: Landed, report: PublishReport) -> None:
+    def _confirm(
+        self, *, item: OutboxItem, landed: Landed, report: PublishReport, store: Claim | None = None
+    ) -> None:
+        sink: Claim | OutboxRepository = store if store is not None else self.outbox
         if self.confirmations > 1 and self.client.block_number() - landed.block_number + 1 < self.confirmations:
             # found by search (crash recovery, nonce moved): still needs its confirmations
-            self.outbox.mark_landed(item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash,
+            sink.mark_landed(item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash,
                                     block_number=landed.block_number, block_hash=landed.block_hash or "",
                                     now=self._now())  # fmt: skip
             report.awaiting += 1
             return
-        self.outbox.mark_confirmed(
+        sink.mark_confirmed(
             item_id=item.id,
             uid=landed.uid,
             tx_hash=landed.tx_hash,
@@ -279,14 +289,18 @@ class Publisher:
         )
         report.confirmed += 1
 
-    def _fail(self, item: OutboxItem, reason: Reason, detail: str, report: PublishReport) -> None:
+    def _fail(
+        self, item: OutboxItem, reason: Reason, detail: str, report: PublishReport, store: Claim | None = None
+    ) -> None:
         log.info("outbox item %s failed: %s %s", item.id, reason.value, detail)
-        self.outbox.mark_failed(item_id=item.id, reason=reason, detail=detail, now=self._now())
+        sink: Claim | OutboxRepository = store if store is not None else self.outbox
+        sink.mark_failed(item_id=item.id, reason=reason, detail=detail, now=self._now())
         report.failed += 1
 
     # ------------------------------------------------------------------ sending
     def run_once(self) -> PublishReport:
-        """Reconcile, then send one claimed batch (possibly several transactions). Returns what happened.
+        """Reconcile, then claim, pre-check, pack and send one claim of items (possibly several transactions).
+        Returns what happened.
 
         Raises:
             ChainUnavailable: RPC failure; safe to call again later.
@@ -295,15 +309,25 @@ class Publisher:
         if report.in_flight:
             return report
         now = self._now()
-        items = self.outbox.claim_pending(limit=self.batch_size, now=now)
-        ready = self._precheck(items=items, now=now, report=report)
-        for batch in self._pack(ready):
-            report.add(self._send(batch))
-            if report.in_flight:
+        with claim_from(outbox=self.outbox, limit=self.batch_size, now=now) as claim:
+            ready = self._precheck(items=claim.items, now=now, report=report, store=claim)
+            batches = self._pack(ready, whole_queue=len(claim.items) < self.batch_size)
+            try:
+                signed = self._sign_all(batches=batches, claim=claim, report=report)
+            except BaseException:
+                self.client.resync_nonce()  # nonces reserved for transactions that will never be sent
+                raise
+        # the claim is committed: every transaction below has its hash on record before it is broadcast
+        for k, (tx, items) in enumerate(signed):
+            sent, go_on = self._broadcast_and_settle(tx=tx, items=items, later=signed[k + 1 :])
+            report.add(sent)
+            if not go_on:
                 break
         return report
 
-    def _precheck(self, *, items: Sequence[OutboxItem], now: int, report: PublishReport) -> list[OutboxItem]:
+    def _precheck(
+        self, *, items: Sequence[OutboxItem], now: int, report: PublishReport, store: Claim | None = None
+    ) -> list[OutboxItem]:
         expected: dict[str, int] = {}
         ready: list[OutboxItem] = []
         for item in items:
@@ -318,61 +342,104 @@ class Publisher:
                 if exc.reason is Reason.DELEGATION_EXPIRED and item.reorgs:
                     self._fail(item, Reason.DEADLINE_EXPIRED, f"its attestation was taken off the chain by a reorg "
                                f"and the signature expired at {request.deadline}: sign the review again "
-                               "(POST /v1/reviews/prepare, then POST /v1/reviews)", report)  # fmt: skip
+                               "(POST /v1/reviews/prepare, then POST /v1/reviews)", report, store)  # fmt: skip
                     continue
                 sent_before = item.attempts > 0 and request.nonce < expected[request.attester]
                 if exc.reason is Reason.DELEGATION_NONCE and sent_before:
                     # a lost receipt, a crash: it may be on chain already
                     landed = self.client.find_landed(request=request, from_block=item.submitted_block or 0)
                     if landed is not None:
-                        self._confirm(item=item, landed=landed, report=report)
+                        self._confirm(item=item, landed=landed, report=report, store=store)
                         continue
-                self._fail(item, exc.reason, exc.detail, report)
+                self._fail(item, exc.reason, exc.detail, report, store)
                 continue
             expected[request.attester] += 1
             ready.append(item)
         return ready
 
-    def _pack(self, items: Sequence[OutboxItem]) -> list[list[OutboxItem]]:
+    def _pack(self, items: Sequence[OutboxItem], *, whole_queue: bool = True) -> list[list[OutboxItem]]:
+        """Split ``items`` (in order) into transactions filled up to the gas cap by the gas model
+        (``EasClient.plan``). When the claim may have left items behind (``whole_queue`` False) a trailing partial
+        transaction after at least one full one is held back: its items stay pending and head the next claim,
+        where they fill a transaction with what follows them."""
         plans = self.client.plan(requests=[i.request for i in items])
         out: list[list[OutboxItem]] = []
         start = 0
         for plan in plans:
             out.append(list(items[start : start + len(plan)]))
             start += len(plan)
+        if not whole_queue and len(out) > 1:
+            out.pop()
         return out
 
-    def _send(self, batch: Sequence[OutboxItem]) -> PublishReport:
+    def _sign_all(
+        self, *, batches: Sequence[Sequence[OutboxItem]], claim: Claim, report: PublishReport
+    ) -> list[tuple[SignedTx, list[OutboxItem]]]:
+        """Sign one transaction per batch (consecutive relayer nonces) and record each as submitted in the claim.
+        A batch whose preflight ``eth_call`` reverts (real nodes only) is split so only the bad item fails."""
+        signed: list[tuple[SignedTx, list[OutboxItem]]] = []
+        pending = [list(b) for b in batches]
+        head: int | None = None
+        while pending:
+            batch = pending.pop(0)
+            try:
+                tx = self.client.sign_delegated(requests=[i.request for i in batch])
+            except ChainRejected as exc:  # preflight eth_call reverted
+                if len(batch) == 1:
+                    self._fail(batch[0], exc.reason, exc.detail, report, claim)
+                else:  # isolate the bad one(s); earlier items' nonces land first
+                    pending[:0] = [[item] for item in batch]
+                continue
+            if head is None:
+                head = self.client.block_number()
+            claim.mark_submitted(item_ids=[i.id for i in batch], tx_hash=tx.tx_hash, submitted_block=head,
+                                 now=self._now())  # fmt: skip
+            submitted = [
+                replace(i, attempts=i.attempts + 1, tx_hash=tx.tx_hash, submitted_block=i.submitted_block or head)
+                for i in batch
+            ]
+            signed.append((tx, submitted))
+            report.transactions += 1
+        return signed
+
+    def _broadcast_and_settle(
+        self, *, tx: SignedTx, items: Sequence[OutboxItem], later: Sequence[tuple[SignedTx, list[OutboxItem]]]
+    ) -> tuple[PublishReport, bool]:
+        """Broadcast one recorded transaction and settle it; False: do not broadcast the ``later`` ones. When it
+        cannot go out (stale relayer nonce, transport failure) or stays in the mempool, the ``later`` ones —
+        recorded, never broadcast — are released so they do not wait behind a nonce gap.
+
+        Raises:
+            ChainUnavailable: transport failure (the item stays ``submitted``; reconciled next round).
+        """
         report = PublishReport()
-        try:
-            tx = self.client.sign_delegated(requests=[i.request for i in batch])
-        except ChainRejected as exc:  # preflight eth_call reverted
-            if len(batch) == 1:
-                self._fail(batch[0], exc.reason, exc.detail, report)
-                return report
-            for item in batch:  # isolate the bad one(s); earlier items' nonces land first
-                report.add(self._send([item]))
-            return report
-        head = self.client.block_number()
-        ids = [i.id for i in batch]
-        self.outbox.mark_submitted(item_ids=ids, tx_hash=tx.tx_hash, submitted_block=head, now=self._now())
-        submitted = [
-            replace(i, attempts=i.attempts + 1, tx_hash=tx.tx_hash, submitted_block=i.submitted_block or head)
-            for i in batch
-        ]
-        report.transactions += 1
+        ids = [i.id for i in items]
+
+        def release_later(detail: str) -> None:
+            for _, rest in later:
+                self.outbox.release(item_ids=[i.id for i in rest], retry_at=self._now(), detail=detail,
+                                    now=self._now())  # fmt: skip
+                report.released += len(rest)
+            if later:
+                self.client.resync_nonce()
+
         try:
             self.client.broadcast(tx=tx)
         except StaleRelayerNonce as exc:
             self.outbox.release(item_ids=ids, retry_at=self._now(), detail=exc.detail, now=self._now())
-            report.released += len(batch)
-            return report
+            report.released += len(items)
+            release_later("an earlier transaction of the round was not sent")
+            return report, False
+        except ChainUnavailable:
+            release_later("an earlier transaction of the round was not sent")
+            raise
         receipt = self.client.wait_receipt(tx_hash=tx.tx_hash, timeout=self.receipt_timeout)
         if receipt is None:
-            report.in_flight += len(batch)
-            return report
-        report.add(self._settle(items=submitted, receipt=receipt))
-        return report
+            report.in_flight += len(items)
+            release_later("an earlier transaction of the round is still pending")
+            return report, False
+        report.add(self._settle(items=items, receipt=receipt))
+        return report, True
 
     # ------------------------------------------------------------------ driver
     def wakeup(self) -> None:

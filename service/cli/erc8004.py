@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -31,20 +32,25 @@ def sync_step(*, settings: Settings, rt: Runtime, args: argparse.Namespace) -> E
     scanner = FeedbackScanner(client=deps.client, chunk_blocks=args.chunk_blocks, confirmations=rt.confirmations - 1)
     report = sync_erc8004(deps=deps, scanner=scanner, from_block=args.from_block or 0, to_block=args.to_block)
     print(summary(report))
+    if report.recheck_error is not None:
+        print(f"erc8004: re-check stopped, stored verdicts kept: {report.recheck_error}", file=sys.stderr)
     if report.unmapped_agents:
         print("erc8004: agents not mapped to a service DID: " + ", ".join(report.unmapped_agents), file=sys.stderr)
     return report
 
 
 def summary(report: Erc8004Report) -> str:
+    recheck = (
+        f"; re-checked {report.rechecked} open payment checks, {report.upgraded} settled" if report.rechecked else ""
+    )
     if report.to_block is None:
-        return "erc8004: nothing to read"
+        return f"erc8004: nothing to read{recheck}"
     reasons = ", ".join(iter_reasons(report)) or "none"
     reorg = "" if report.reorg_fork is None else f"; reorg: rolled back to block {report.reorg_fork}"
     return (
         f"erc8004: synced blocks {report.from_block}..{report.to_block}: {report.feedback} new feedback "
         f"({report.payment_verified} payment-verified, {report.self_feedback} self-feedback; reasons: {reasons}), "
-        f"{report.known} already stored, {report.revoked} revoked, {report.responses} responses{reorg}"
+        f"{report.known} already stored, {report.revoked} revoked, {report.responses} responses{reorg}{recheck}"
     )
 
 
@@ -99,8 +105,32 @@ def give_feedback(
     return {"feedbackURI": uri, "feedbackHash": digest, "txHash": "0x" + bytes(receipt["transactionHash"]).hex()}
 
 
+def wait_attested(*, http: Any, api: str, review_id: str, timeout: float, clock: Any = time.monotonic) -> None:
+    """Wait until the review's attestation is confirmed: the feedback file links to it, so fetching the file before
+    would commit to bytes that change once the attestation lands (the committed hash would then never match).
+
+    Raises:
+        ValueError: the attestation failed, or is not confirmed within ``timeout`` seconds.
+        httpx.HTTPError: the service could not be read.
+    """
+    deadline = clock() + timeout
+    url = f"{api.rstrip('/')}/v1/reviews/{quote(review_id, safe='')}"
+    while True:
+        answer = http.get(url)
+        answer.raise_for_status()
+        attestation = answer.json().get("attestation") or {}
+        if attestation.get("state") == "confirmed" and attestation.get("uid"):
+            return
+        if attestation.get("state") == "failed":
+            raise ValueError(f"the review's attestation failed: {attestation.get('error')}")
+        if clock() > deadline:
+            raise ValueError(f"the review is not attested after {timeout:.0f} s: run the --erc8004 step again later")
+        time.sleep(0.5)  # polling a remote service: nothing to wait on but time
+
+
 def review_step(*, args: argparse.Namespace, account: Any, review_id: str) -> int:
-    """The ``--erc8004`` part of ``omatrust review``: prints {feedbackURI, feedbackHash, txHash}; 0 on success."""
+    """The ``--erc8004`` part of ``omatrust review``: waits for the review's attestation, then gives the feedback;
+    prints {"erc8004": {feedbackURI, feedbackHash, txHash}}; 0 on success, 1 (problem JSON on stderr) otherwise."""
     import httpx
 
     from service.chain.erc8004 import parse_registries, registries_for
@@ -114,6 +144,7 @@ def review_step(*, args: argparse.Namespace, account: Any, review_id: str) -> in
         if registries is None:
             raise ValueError(f"no ERC-8004 registries for chain {w3.eth.chain_id}: set OMATRUST_ERC8004_REGISTRIES")
         with httpx.Client(timeout=30) as http:
+            wait_attested(http=http, api=args.api, review_id=review_id, timeout=args.erc8004_wait)
             out = give_feedback(http=http, api=args.api, review_id=review_id, agent_id=args.erc8004, account=account,
                                 w3=w3, registries=registries)  # fmt: skip
     except (ValueError, OmaTrustError, httpx.HTTPError) as exc:

@@ -212,7 +212,7 @@ def summary(report: ReverifyReport) -> str:
     lines.append("")
     verb = "would change" if report.dry_run else "changed"
     lines.append(
-        f"{verb}: {report.changed:,} proof outcomes, {len(report.review_changes):,} reviews' evidence; "
+        f"{verb}: {report.changed:,} proof outcomes, {report.review_changes.total:,} reviews' evidence; "
         f"{report.indeterminate:,} proofs could not be checked (stored verdicts kept)"
     )
     if report.inconsistent_aggregates:

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--erc8004", type=int, metavar="AGENT_ID",
                         help="after posting, call ERC-8004 giveFeedback for this agent from the reviewer's key, "
                              "pointing at the service's feedback file (env: RPC_URL, ERC8004_REGISTRIES)")  # fmt: skip
+    parser.add_argument("--erc8004-wait", type=float, default=120.0, metavar="SECONDS",
+                        help="how long --erc8004 waits for the review's attestation (default 120)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """``omatrust serve``: the HTTP API.
 
-Default (SQLite, embedded chain): one process that also publishes, in a background thread. Scaled out (PostgreSQL,
+Default (SQLite, embedded chain): one process that also runs the background jobs (publish, sync) in process — the
+same job code as ``omatrust worker`` (service.workflows.jobs). Scaled out (PostgreSQL,
 an RPC node, ``OMATRUST_PUBLISHER_ENABLED=false``): ``--workers N`` API processes, stateless, that only enqueue;
 ``omatrust worker`` processes publish (docs/deploy.md).
 """

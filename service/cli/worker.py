@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from service.jobs.app import build_app, conninfo
     from service.jobs.tasks import JobContext, bind
     from service.wiring import build_relayer_clients, load_settings, wire
+    from service.workflows.jobs import PgJobQueue
     from service.workflows.publish import build_publisher
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if not publishers:
             logging.getLogger("omatrust").warning("no relayer key configured: this worker publishes nothing")
         bind(JobContext(runtime=rt, publishers=publishers, linger=settings.publish_linger_seconds,
-                        stalled_seconds=settings.worker_stalled_seconds))  # fmt: skip
+                        stalled_seconds=settings.worker_stalled_seconds,
+                        queue=PgJobQueue(engine=rt.engine)))  # fmt: skip
         app = build_app(settings)
         app.run_worker(
             queues=[q.strip() for q in args.queues.split(",") if q.strip()],

@@ -47,6 +47,11 @@ class DidResolver:
         self._failures: TtlCache[str, CouldNotCheck] = TtlCache(ttl=max(failure_ttl, 0.0), clock=clock,
                                                                 max_entries=max_entries)  # fmt: skip
 
+    @property
+    def fetcher(self) -> Fetcher:
+        """The bounded, SSRF-safe fetcher documents are read with (also used for ``evidence-pointer`` documents)."""
+        return self._fetcher
+
     def resolve_document(self, *, did: str) -> DidDocument:
         """The document of ``did`` (did:web fetched or from cache; did:key/did:jwk synthesized).
 

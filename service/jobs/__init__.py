@@ -8,5 +8,7 @@
   sync every ``SYNC_INTERVAL_SECONDS``, and a sweep that hands the jobs of stalled workers (no heartbeat for
   ``WORKER_STALLED_SECONDS``, e.g. SIGKILLed) back to the queue.
 
-``omatrust worker`` runs them (``service.cli.worker``); see docs/deploy.md.
+``omatrust worker`` runs them (``service.cli.worker``); see docs/deploy.md. The task bodies live in
+``service.workflows.jobs``: ``omatrust serve`` without workers runs the same functions in process
+(``service.workflows.publish.InProcessJobs``).
 """

@@ -1,23 +1,20 @@
 """The job functions, registered on a Procrastinate blueprint (no connection, no settings at import time).
 
 The worker binds a :class:`JobContext` (the wired runtime and one publisher per relayer key) before it starts;
-tasks read it through :func:`context`.
+tasks read it through :func:`context`. The task bodies are ``service.workflows.jobs`` — the same functions
+``omatrust serve`` runs in process when there are no workers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from procrastinate import Blueprint
 from procrastinate import JobContext as ProcrastinateContext
 from procrastinate.jobs import Status
 
-from service.chain.publisher import Publisher, PublishReport
 from service.store.jobqueue import (
     NAMESPACE,
     PUBLISH_QUEUE,
@@ -26,28 +23,15 @@ from service.store.jobqueue import (
     REVERIFY_TASK,
     SYNC_QUEUE,
     SYNC_TASK,
-    defer,
-    defer_publish,
 )
-from service.workflows.runtime import Runtime
+from service.workflows import jobs
+from service.workflows.jobs import JobContext
+
+__all__ = ["JobContext", "bind", "blueprint", "context"]
 
 log = logging.getLogger("omatrust.jobs")
 
 blueprint = Blueprint()
-
-
-@dataclass
-class JobContext:
-    """What the tasks of one worker process run on."""
-
-    runtime: Runtime
-    publishers: Mapping[str, Publisher]  # relayer address (lower-case) → its publisher
-    linger: float = 0.2
-    max_rounds: int = 1_000
-    stalled_seconds: float = 10.0
-    sync_chunk_blocks: int = 2_000
-    extra: dict[str, Any] = field(default_factory=dict)
-
 
 _bound: JobContext | None = None
 
@@ -59,6 +43,7 @@ def bind(ctx: JobContext) -> None:
 
 
 def context() -> JobContext:
+    """The bound context. Raises RuntimeError when none is bound."""
     if _bound is None:
         raise RuntimeError("service.jobs: no JobContext bound in this process (run `omatrust worker`)")
     return _bound
@@ -66,27 +51,11 @@ def context() -> JobContext:
 
 @blueprint.task(name=PUBLISH_TASK.removeprefix(NAMESPACE + ":"), queue=PUBLISH_QUEUE)
 def publish(relayer: str) -> dict[str, int]:
-    """Publish what is due for ``relayer``'s attesters until nothing is left: reconcile what a crashed run left
-    ``submitted``, then claim, send and confirm. Waits ``linger`` first so a burst of submissions shares
-    transactions. Returns the counts (kept in the job's events for operators)."""
-    ctx = context()
-    publisher = ctx.publishers.get(relayer.lower())
-    if publisher is None:
-        log.warning("publish job for %s: this worker has no such relayer key; left for another", relayer)
-        raise LookupError(f"no relayer key {relayer} in this worker")
+    """The publish job (``service.workflows.jobs.publish_job``: linger, then rounds until nothing is left) for
+    ``relayer``. Returns the counts (kept in the job's events for operators). Raises LookupError (no such key in
+    this worker) and ChainUnavailable (the periodic tick defers it again)."""
     log.info("publish[%s] start pid=%s", relayer, os.getpid())
-    # Another worker may have sent with this key since this process last did: read its nonce afresh.
-    publisher.client.resync_nonce()
-    time.sleep(ctx.linger)
-    total = PublishReport()
-    for _ in range(ctx.max_rounds):
-        report = publisher.run_once()
-        total.add(report)
-        if report.in_flight:
-            time.sleep(0.2)  # a transaction in the mempool: wait for it before sending more
-            continue
-        if not (report.transactions or report.released or report.confirmed or report.failed):
-            break
+    total = jobs.publish_job(ctx=context(), relayer=relayer)
     log.info("publish[%s] done pid=%s %s", relayer, os.getpid(), total)
     return {"confirmed": total.confirmed, "failed": total.failed, "transactions": total.transactions}
 
@@ -94,15 +63,7 @@ def publish(relayer: str) -> dict[str, int]:
 @blueprint.task(name=SYNC_TASK.removeprefix(NAMESPACE + ":"), queue=SYNC_QUEUE, lock=SYNC_TASK, queueing_lock=SYNC_TASK)
 def sync() -> dict[str, int]:
     """Index User Reviews from the chain up to the confirmed head (one at a time: job lock ``sync``)."""
-    from service.chain.indexer import ReviewIndexer
-    from service.workflows.sync import sync_chain
-
-    ctx = context()
-    rt = ctx.runtime
-    indexer = ReviewIndexer(client=rt.eas, chunk_blocks=ctx.sync_chunk_blocks,
-                            confirmations=max(0, rt.confirmations - 1))  # fmt: skip
-    report = sync_chain(rt=rt, indexer=indexer)
-    return {"to_block": int(getattr(report, "to_block", 0) or 0)}
+    return {"to_block": jobs.sync_job(ctx=context())}
 
 
 @blueprint.task(name=REVERIFY_TASK.removeprefix(NAMESPACE + ":"), queue=REVERIFY_QUEUE, retry=3)
@@ -129,15 +90,12 @@ def reverify_partition(partition: str, selection: dict[str, Any], chunk_size: in
 
 def publish_tick() -> None:
     """Enqueue a publish job for every relayer key (deduplicated by the queueing lock)."""
-    ctx = context()
-    with ctx.runtime.engine.begin() as conn:
-        for relayer in ctx.publishers:
-            defer_publish(conn, relayer=relayer)
+    jobs.publish_tick(ctx=context())
 
 
 def sync_tick() -> None:
-    with context().runtime.engine.begin() as conn:
-        defer(conn, task=SYNC_TASK, queue=SYNC_QUEUE, args={}, lock=SYNC_TASK, queueing_lock=SYNC_TASK)
+    """Enqueue a sync job (deduplicated by the queueing lock)."""
+    jobs.sync_tick(ctx=context())
 
 
 async def sweep_stalled(job_context: ProcrastinateContext, timestamp: int) -> int:

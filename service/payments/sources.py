@@ -1,13 +1,16 @@
-"""Where an observation comes from: a JSON-RPC node over HTTP (one batched POST per transaction), or an in-process
-web3 (the embedded chain, which has no HTTP endpoint)."""
+"""Where an observation comes from: a JSON-RPC node over HTTP (one batched POST per transaction, which can be sent
+ahead and read later: ``PipelinedSource``), or an in-process web3 (the embedded chain, which has no HTTP
+endpoint)."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import ssl
 import threading
 from collections.abc import Mapping
-from typing import Any, Protocol
-
-import httpx
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from service.domain import Reason, TxLog, TxObservation
 from service.errors import ChainUnavailable
@@ -67,46 +70,170 @@ def observation_from(
     )
 
 
-class JsonRpcSource:
-    """A JSON-RPC node over HTTP. One batch request per observation: ``eth_getTransactionReceipt``,
-    ``eth_getTransactionByHash`` (to tell pending from unknown) and ``eth_blockNumber`` travel together, so a check
-    costs one round trip. The connection is kept alive across checks. Thread-safe (httpx.Client is)."""
+class PendingRead(Protocol):
+    """A read whose request is sent and whose answer is not read yet (``PipelinedSource.begin``)."""
 
-    def __init__(self, *, url: str, timeout: float = 5.0) -> None:
+    def finish(self) -> TxObservation:
+        """Read and decode the answer (at most once).
+
+        Raises:
+            ChainUnavailable(RPC_FAILED): the node could not be read.
+        """
+        ...
+
+    def abandon(self) -> None:
+        """Drop the read without its answer."""
+        ...
+
+
+@runtime_checkable
+class PipelinedSource(Protocol):
+    """A source that can send a read now and take its answer later, so the round trip overlaps other work."""
+
+    def begin(self, *, network: str, transaction: str) -> PendingRead:
+        """Send the read for ``transaction``.
+
+        Raises:
+            ChainUnavailable(RPC_FAILED): the request could not be sent.
+        """
+        ...
+
+
+_RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class JsonRpcSource:
+    """A JSON-RPC node over HTTP(S). One batch request per observation: ``eth_getTransactionReceipt``,
+    ``eth_getTransactionByHash`` (to tell pending from unknown) and ``eth_blockNumber`` travel together, so a check
+    costs one round trip. Kept-alive connections are reused across reads (a read whose reused connection the node
+    had closed is retried once on a new one). ``begin`` sends the batch and returns without waiting, so the round
+    trip can overlap other work; ``observe`` is ``begin`` + ``finish``. Thread-safe: a pending read owns its
+    connection."""
+
+    def __init__(self, *, url: str, timeout: float = 5.0, max_idle: int = 8) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
         self.url = url
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.timeout = timeout
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json",
+                         "Host": parts.netloc}  # fmt: skip
+        self._tls = ssl.create_default_context() if self._https else None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._max_idle = max_idle
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
-    def observe(self, *, network: str, transaction: str) -> TxObservation:
-        batch = [
+    def _new(self) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=self._tls)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+
+    def _release(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _send(self, body: bytes, *, network: str) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            conn, reused = (self._idle.pop(), True) if self._idle else (None, False)
+        for attempt in (0, 1):
+            if conn is None:
+                conn, reused = self._new(), False
+            try:
+                conn.request("POST", self._target, body=body, headers=self._headers)
+                return conn, reused
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = None
+                if not reused or attempt:
+                    raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def begin(self, *, network: str, transaction: str) -> _JsonRpcRead:
+        body = json.dumps([
             {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [transaction]},
             {"jsonrpc": "2.0", "id": 2, "method": "eth_getTransactionByHash", "params": [transaction]},
             {"jsonrpc": "2.0", "id": 3, "method": "eth_blockNumber", "params": []},
-        ]
+        ]).encode()  # fmt: skip
+        conn, reused = self._send(body, network=network)
+        return _JsonRpcRead(self, network, transaction, body, conn, reused)
+
+    def observe(self, *, network: str, transaction: str) -> TxObservation:
+        return self.begin(network=network, transaction=transaction).finish()
+
+
+class _JsonRpcRead:
+    def __init__(self, source: JsonRpcSource, network: str, transaction: str, body: bytes,
+                 conn: http.client.HTTPConnection, reused: bool) -> None:  # fmt: skip
+        self._source, self.network, self.transaction, self._body = source, network, transaction, body
+        self._conn: http.client.HTTPConnection | None = conn
+        self._reused = reused
+
+    def abandon(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def finish(self) -> TxObservation:
+        network = self.network
+        conn, self._conn = self._conn, None
+        if conn is None:
+            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: this read was already finished or dropped")
         try:
-            response = self._client.post(self.url, json=batch)
-            response.raise_for_status()
-            answers = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            try:
+                response = conn.getresponse()
+            except _RETRYABLE:
+                if not self._reused:
+                    raise
+                conn.close()  # the node had closed the kept-alive connection: once more on a new one
+                conn, _ = self._source._send(self._body, network=network)
+                response = conn.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
             raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(answers, list):
-            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: the node does not answer batch requests")
-        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
-        results: dict[int, Any] = {}
-        for key in (1, 2, 3):
-            answer = by_id.get(key)
-            if answer is None or "error" in answer:
-                error = answer.get("error") if answer else "no answer"
-                raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {error}")
-            results[key] = answer.get("result")
+        if response.will_close:
+            conn.close()
+        else:
+            self._source._release(conn)
+        if response.status != 200:
+            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: HTTP {response.status}")
         try:
-            return observation_from(
-                network=network, transaction=transaction, head=results[3], receipt=results[1], tx=results[2]
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: unexpected answer: {exc}") from exc
+            answers = json.loads(raw)
+        except ValueError as exc:
+            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: the answer is not JSON") from exc
+        return _decode(answers, network=network, transaction=self.transaction)
+
+
+def _decode(answers: Any, *, network: str, transaction: str) -> TxObservation:
+    if not isinstance(answers, list):
+        raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: the node does not answer batch requests")
+    by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+    results: dict[int, Any] = {}
+    for key in (1, 2, 3):
+        answer = by_id.get(key)
+        if answer is None or "error" in answer:
+            error = answer.get("error") if answer else "no answer"
+            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {error}")
+        results[key] = answer.get("result")
+    try:
+        return observation_from(
+            network=network, transaction=transaction, head=results[3], receipt=results[1], tx=results[2]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: unexpected answer: {exc}") from exc
 
 
 class Web3Source:

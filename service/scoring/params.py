@@ -36,6 +36,8 @@ class Evidence(StrEnum):
     # Added with params v2 (payment-backed reviews):
     PAYMENT_BACKED = "payment-backed"  # a verified purchase whose payment was seen settled on its network
     TX_INTERACTION = "tx-interaction"  # a successful transaction from the reviewer to an address of the subject
+    # Added in v2 without changing any score (its weight equals ``none``, the class such reviews had before):
+    EVIDENCE_POINTER = "evidence-pointer"  # the subject's own host names the reviewer as a controller (weak)
 
 
 # Fixed order of the aggregate's buckets. Never reorder: stored aggregates are positional. New classes are
@@ -48,10 +50,13 @@ EVIDENCE_ORDER: tuple[Evidence, ...] = (
     Evidence.NONE,
     Evidence.PAYMENT_BACKED,
     Evidence.TX_INTERACTION,
+    Evidence.EVIDENCE_POINTER,
 )
 # Verified purchases: never capped, and the only evidence the global prior mean is taken from.
 PURCHASE_EVIDENCE: frozenset[Evidence] = frozenset({Evidence.PAYMENT_BACKED, Evidence.VERIFIED})
 RATINGS: tuple[int, ...] = (1, 2, 3, 4, 5)
+# Published parameter versions whose scores ignore ERC-8004 feedback (``erc8004_weight`` = 0).
+UNSCORED_ERC8004_VERSIONS: frozenset[str] = frozenset({"v1", "v2"})
 
 
 def rating_to_unit(rating: int) -> float:
@@ -70,13 +75,15 @@ class ScoringParams:
 
     version: str = "v2"
     # λ per evidence class: the weight of a fresh review of that class, in "verified purchases".
-    # Ladder (v2): payment-backed > verified > tx-interaction > offer-only > unauthorized = none.
+    # Ladder (v2): payment-backed > verified > tx-interaction > offer-only > unauthorized = evidence-pointer = none.
     weight_payment_backed: float = 1.5
     weight_verified: float = 1.0
     weight_tx_interaction: float = 0.75
     weight_unauthorized: float = 0.25
     weight_offer_only: float = 0.5
     weight_none: float = 0.25
+    # = weight_none: an evidence-pointer review weighed as ``none`` before the class existed, so no score changes.
+    weight_evidence_pointer: float = 0.25
     # H: a review's weight halves every H seconds.
     half_life_seconds: int = 180 * SECONDS_PER_DAY
     # m: the prior counts as m fresh verified reviews rating μ₀.
@@ -99,7 +106,8 @@ class ScoringParams:
     candidates_per_bucket: int = 5
     decay_epoch: int = DECAY_EPOCH
     # ERC-8004 on-chain feedback (docs/erc8004.md) is a separate evidence stream shown beside the score. Its weight
-    # in the score: 0 = off, the only value this version supports (a future version that uses it changes ``version``).
+    # in the score: each payment-verified rating counts this much (in verified purchases). 0 = off, the default of
+    # v1/v2; a parameter set that turns it on must name its own ``version`` (docs/scoring.md).
     erc8004_weight: float = 0.0
 
     def __post_init__(self) -> None:
@@ -109,7 +117,8 @@ class ScoringParams:
             raise ValueError("weight_verified must be > 0")
         if not (math.isfinite(self.weight_payment_backed) and self.weight_payment_backed >= self.weight_verified):
             raise ValueError("weight_payment_backed must be >= weight_verified")
-        for name in ("weight_tx_interaction", "weight_unauthorized", "weight_offer_only", "weight_none"):
+        for name in ("weight_tx_interaction", "weight_unauthorized", "weight_offer_only", "weight_none",
+                     "weight_evidence_pointer"):  # fmt: skip
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 <= value <= self.weight_verified):
                 raise ValueError(f"{name} must be in [0, weight_verified]")
@@ -133,8 +142,10 @@ class ScoringParams:
             raise ValueError("unverified_floor_reviews must be >= 0")
         if not (0.0 < self.dominance_share < 1.0) or self.dominance_min_reviewers < 1:
             raise ValueError("dominance_share must be in (0, 1) and dominance_min_reviewers >= 1")
-        if self.erc8004_weight != 0.0:
-            raise ValueError("erc8004_weight must be 0 (off) in this version: ERC-8004 feedback is not scored")
+        if not (math.isfinite(self.erc8004_weight) and 0.0 <= self.erc8004_weight <= self.weight_verified):
+            raise ValueError("erc8004_weight must be in [0, weight_verified]")
+        if self.erc8004_weight > 0 and self.version in UNSCORED_ERC8004_VERSIONS:
+            raise ValueError(f"erc8004_weight > 0 changes scores: name a version other than {self.version!r}")
         if self.max_movers < 0 or self.candidates_per_bucket < self.max_movers:
             raise ValueError("need 0 <= max_movers <= candidates_per_bucket")
 
@@ -153,6 +164,8 @@ class ScoringParams:
                 return self.weight_offer_only
             case Evidence.NONE:
                 return self.weight_none
+            case Evidence.EVIDENCE_POINTER:
+                return self.weight_evidence_pointer
 
     def check_prior_mean(self, prior_mean: float) -> None:
         """Raises ValueError unless ``prior_mean`` is inside [prior_mean_min, prior_mean_max]."""

@@ -92,6 +92,8 @@ class TrustScore:
     # None as for ``top_reviewer_share`` (and when there is no payment-backed weight).
     payment_backed_weight: float = 0.0
     top_payer_share: float | None = None
+    # Weight of the ERC-8004 stream in ``effective_evidence`` (0 unless ``ScoringParams.erc8004_weight`` > 0).
+    erc8004_weight: float = 0.0
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready dict with camelCase keys (floats unrounded; presentation rounds)."""

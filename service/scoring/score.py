@@ -48,13 +48,27 @@ class _Posterior:
     unverified_weight: float
     alpha: float
     beta: float
+    erc8004_weight: float = 0.0  # the ERC-8004 stream (``params.erc8004_weight`` × its feedback count)
 
     @property
     def n(self) -> float:
-        return self.verified_weight + self.unverified_weight
+        return self.verified_weight + self.unverified_weight + self.erc8004_weight
 
 
-def _posterior(*, totals: _Totals, params: ScoringParams, prior_mean: float) -> _Posterior:
+def _erc8004_sums(*, units: Sequence[float], params: ScoringParams) -> tuple[float, float, float]:
+    """(weight, Σ w·r, Σ w·(1 - r)) of the ERC-8004 stream: each payment-verified rating (a unit in [0, 1]) weighs
+    ``params.erc8004_weight``, undecayed and uncapped; nothing at all while the weight is 0 (off)."""
+    w = params.erc8004_weight
+    if w == 0.0 or not units:
+        return 0.0, 0.0, 0.0
+    if not all(0.0 <= u <= 1.0 for u in units):
+        raise ValueError("ERC-8004 rating units must be in [0, 1]")
+    return w * len(units), w * math.fsum(units), w * math.fsum(1.0 - u for u in units)
+
+
+def _posterior(
+    *, totals: _Totals, params: ScoringParams, prior_mean: float, erc8004: Sequence[float] = ()
+) -> _Posterior:
     """Apply the unverified cap, then form Beta(α, β) with the prior worth m reviews rating μ₀."""
     # Cap: unverified weight ≤ max(κ·V, u_min × the mean unverified review weight). The floor is a multiple of
     # the unverified weights themselves, so the cap scales with decay like every weight does (decay then only
@@ -69,12 +83,15 @@ def _posterior(*, totals: _Totals, params: ScoringParams, prior_mean: float) -> 
     cap = max(kappa * totals.verified, floor)
     scale = 1.0 if totals.unverified <= cap else cap / totals.unverified
     m = params.prior_strength
+    # The ERC-8004 stream (docs/scoring.md) is added after the cap: it neither unlocks nor is held by it.
+    ext, ext_pos, ext_neg = _erc8004_sums(units=erc8004, params=params)
     return _Posterior(
         cap_scale=scale,
         verified_weight=totals.verified,
         unverified_weight=scale * totals.unverified,
-        alpha=m * prior_mean + totals.verified_pos + scale * totals.unverified_pos,
-        beta=m * (1.0 - prior_mean) + totals.verified_neg + scale * totals.unverified_neg,
+        alpha=m * prior_mean + totals.verified_pos + scale * totals.unverified_pos + ext_pos,
+        beta=m * (1.0 - prior_mean) + totals.verified_neg + scale * totals.unverified_neg + ext_neg,
+        erc8004_weight=ext,
     )
 
 
@@ -168,6 +185,7 @@ def _result(
         top_movers=movers,
         payment_backed_weight=payment_backed_weight,
         top_payer_share=top_payer,
+        erc8004_weight=post.erc8004_weight,
     )
 
 
@@ -192,7 +210,7 @@ def _check_reviews(reviews: Sequence[ScoredReview], params: ScoringParams) -> No
 
 
 def _full(
-    *, reviews: Sequence[ScoredReview], params: ScoringParams, now: int, prior_mean: float
+    *, reviews: Sequence[ScoredReview], params: ScoringParams, now: int, prior_mean: float, erc8004: Sequence[float]
 ) -> tuple[int, _Posterior, list[Contribution], list[Contribution], TrustScore]:
     params.check_prior_mean(prior_mean)
     _check_reviews(reviews, params)
@@ -222,7 +240,7 @@ def _full(
         unverified_neg=math.fsum(parts[False][2]),
         unverified_count=len(live) - n_verified,
     )
-    post = _posterior(totals=totals, params=params, prior_mean=prior_mean)
+    post = _posterior(totals=totals, params=params, prior_mean=prior_mean, erc8004=erc8004)
     contributions = [
         _contribution(review=r, params=params, prior_mean=prior_mean, as_of=as_of, post=post) for r in reviews
     ]
@@ -255,19 +273,32 @@ def _full(
 
 
 def score_reviews(
-    *, reviews: Iterable[ScoredReview], params: ScoringParams, now: int, prior_mean: float
+    *,
+    reviews: Iterable[ScoredReview],
+    params: ScoringParams,
+    now: int,
+    prior_mean: float,
+    erc8004: Sequence[float] = (),
 ) -> TrustScore:
-    """Exact score of one subject from its full review list (live and superseded), as of ``now``.
+    """Exact score of one subject from its full review list (live and superseded), as of ``now``. ``erc8004``: the
+    subject's payment-verified ERC-8004 ratings as units in [0, 1] (``service.verdicts.erc8004.score_units``),
+    counted only when ``params.erc8004_weight`` > 0.
 
     Raises:
         MalformedInput: INVALID_REVIEW when a review id repeats or a reviewer has two live reviews.
-        ValueError: ``prior_mean`` outside the params' bounds, or a time centuries away from the decay epoch.
+        ValueError: ``prior_mean`` outside the params' bounds, a time centuries away from the decay epoch, or an
+            ERC-8004 unit outside [0, 1].
     """
-    return _full(reviews=tuple(reviews), params=params, now=now, prior_mean=prior_mean)[4]
+    return _full(reviews=tuple(reviews), params=params, now=now, prior_mean=prior_mean, erc8004=erc8004)[4]
 
 
 def explain(
-    *, reviews: Iterable[ScoredReview], params: ScoringParams, now: int, prior_mean: float
+    *,
+    reviews: Iterable[ScoredReview],
+    params: ScoringParams,
+    now: int,
+    prior_mean: float,
+    erc8004: Sequence[float] = (),
 ) -> tuple[Contribution, ...]:
     """Every review's part in the score (for ``?explain=true``): live reviews by |contribution| (largest first),
     then superseded ones (weight 0) newest first. Live contributions sum to ``score - 100·prior_mean``.
@@ -275,7 +306,9 @@ def explain(
     Raises:
         The same as :func:`score_reviews`.
     """
-    _, _, live_c, dead_c, _ = _full(reviews=tuple(reviews), params=params, now=now, prior_mean=prior_mean)
+    _, _, live_c, dead_c, _ = _full(
+        reviews=tuple(reviews), params=params, now=now, prior_mean=prior_mean, erc8004=erc8004
+    )
     return tuple(sorted(live_c, key=_mover_key)) + tuple(sorted(dead_c, key=lambda c: (-c.time, c.review_id)))
 
 
@@ -323,11 +356,12 @@ def score_from_aggregate(
     now: int,
     prior_mean: float,
     candidates: Sequence[ScoredReview] | None = None,
+    erc8004: Sequence[float] = (),
 ) -> TrustScore:
     """The score from the O(1) aggregate; equals :func:`score_reviews` on the same reviews (to float rounding).
 
     ``candidates`` (see :func:`select_candidates`; ≤ 20 × candidates_per_bucket reviews) fill ``top_movers`` and
-    ``top_reviewer_share``; without them those are empty / None.
+    ``top_reviewer_share``; without them those are empty / None. ``erc8004`` as for :func:`score_reviews`.
 
     Raises:
         ValueError: the aggregate's half-life/epoch differ from ``params``; ``prior_mean`` is out of bounds;
@@ -367,7 +401,7 @@ def score_from_aggregate(
         unverified_neg=math.fsum(groups[False][2]),
         unverified_count=n_unverified,
     )
-    post = _posterior(totals=totals, params=params, prior_mean=prior_mean)
+    post = _posterior(totals=totals, params=params, prior_mean=prior_mean, erc8004=erc8004)
     live_c: list[Contribution] | None = None
     if candidates is not None:
         _check_candidates(candidates=candidates, agg=agg, params=params)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, update
+from sqlmodel import Session, col, select
 
+from service.store.scoring_queries import ensure_aggregate_rows
 from service.store.tables import SubjectAggregateRow
+
+_T = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
 
 
 def load_for_update(session: Session, *, subject_normalized: str) -> SubjectAggregateRow | None:
@@ -28,3 +33,31 @@ def save(session: Session, *, subject_normalized: str, state: dict[str, Any], re
         row.state, row.review_count, row.updated_at = state, review_count, now
     session.add(row)
 
+
+
+def lock_many(session: Session, *, subjects: Sequence[str], now: int) -> dict[str, dict[str, Any]]:
+    """The stored states of these subjects (rows created empty where missing, race-free), locked in key order for
+    the rest of the transaction on PostgreSQL (the write path's lock order). Two statements whatever the count."""
+    keys = sorted(set(subjects))
+    ensure_aggregate_rows(session, keys=keys, now=now)
+    out: dict[str, dict[str, Any]] = {}
+    for k in range(0, len(keys), 500):  # bound parameters per statement are limited (SQLite)
+        stmt = (
+            select(col(SubjectAggregateRow.subject_normalized), col(SubjectAggregateRow.state))
+            .where(col(SubjectAggregateRow.subject_normalized).in_(keys[k : k + 500]))
+            .order_by(col(SubjectAggregateRow.subject_normalized))
+            .with_for_update()
+        )
+        out.update((key, state or {}) for key, state in session.connection().execute(stmt))
+    return out
+
+
+def save_many(session: Session, *, rows: Sequence[tuple[str, dict[str, Any], int]], now: int) -> None:
+    """UPDATE (subject, state, review count) of rows locked by :func:`lock_many`, in one executemany."""
+    if rows:
+        stmt = (
+            update(_T)
+            .where(_T.c.subject_normalized == bindparam("key"))
+            .values(state=bindparam("st"), review_count=bindparam("n"), updated_at=bindparam("at"))
+        )
+        session.connection().execute(stmt, [{"key": k, "st": st, "n": n, "at": now} for k, st, n in rows])

@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast, exists, func, insert, select, tuple_, update
+from sqlalchemy import String, Text, any_, bindparam, cast, exists, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Session, col
 
 from service.store.tables import (
@@ -20,6 +22,7 @@ from service.store.tables import (
     IndexerProgressRow,
     OutcomeHistoryRow,
     ProofRow,
+    ReceiptClaimRow,
     ReverifyAttemptRow,
     ReverifyRunRow,
     ReviewRow,
@@ -93,6 +96,7 @@ _REVIEWS = ReviewRow.__table__  # type: ignore[attr-defined]
 _PROOFS = ProofRow.__table__  # type: ignore[attr-defined]
 _R = _REVIEWS.c
 _P = _PROOFS.c
+_IN_BATCH = 500  # values per IN list (SQLite limits bound parameters per statement)
 
 _REVIEW_COLUMNS = (
     _R.id,
@@ -201,6 +205,26 @@ def proofs_of(
     out: dict[str, list[BatchProof]] = {}
     for r in session.connection().execute(stmt).all():
         out.setdefault(r[1], []).append(BatchProof._make(r))
+    return out
+
+
+def proofs_of_reviews(session: Session, *, review_ids: Sequence[str]) -> dict[str, list[BatchProof]]:
+    """Proof rows of these reviews (one page of ``review_page``) by the ``ix_proofs_review_id`` index, grouped by
+    review id (order within a review not guaranteed: callers go by ``position``). PostgreSQL: one array parameter;
+    SQLite: IN lists of at most ``_IN_BATCH``."""
+    ids = list(review_ids)
+    if not ids:
+        return {}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        statements = [select(*_PROOF_COLUMNS).where(_P.review_id == any_(bindparam("ids", ids, type_=ARRAY(String))))]
+    else:
+        statements = [select(*_PROOF_COLUMNS).where(_P.review_id.in_(ids[k : k + _IN_BATCH]))
+                      for k in range(0, len(ids), _IN_BATCH)]  # fmt: skip
+    out: dict[str, list[BatchProof]] = {}
+    for stmt in statements:
+        for r in conn.execute(stmt).all():
+            out.setdefault(r[1], []).append(BatchProof._make(r))
     return out
 
 
@@ -347,17 +371,105 @@ def add_chain_reject(session: Session, *, row: ChainRejectRow) -> None:
     session.add(row)
 
 
-def live_or_newer(session: Session, *, attester: str, subject_normalized: str) -> ReviewRow | None:
-    """The live review of (attester, subject), locked (PostgreSQL) for the supersession decision."""
-    stmt = (
-        select(ReviewRow)
-        .where(
-            col(ReviewRow.attester) == attester,
-            col(ReviewRow.subject_normalized) == subject_normalized,
-            col(ReviewRow.superseded_by).is_(None),
-        )
-        .with_for_update()
-    )
-    found: ReviewRow | None = session.execute(stmt).scalars().first()
-    return found
 
+# ---- bulk writes of a sync chunk (service.store.judged.ChunkWriter) -------------------------------------------------
+
+_CLAIMS = ReceiptClaimRow.__table__  # type: ignore[attr-defined]
+
+
+def live_reviews_of(session: Session, *, pairs: Sequence[tuple[str, str]]) -> list[ReviewRow]:
+    """The live reviews of these (attester, normalized subject) pairs, locked (PostgreSQL) for the supersession
+    decisions of a write."""
+    out: list[ReviewRow] = []
+    step = _IN_BATCH // 2  # two bound parameters per pair
+    for k in range(0, len(pairs), step):
+        part = pairs[k : k + step]
+        wanted = set(part)
+        stmt = (
+            select(ReviewRow)
+            .where(col(ReviewRow.attester).in_(sorted({a for a, _ in part})))
+            .where(col(ReviewRow.subject_normalized).in_(sorted({s for _, s in part})))
+            .where(col(ReviewRow.superseded_by).is_(None))
+            .with_for_update()
+        )
+        out.extend(r for r in session.execute(stmt).scalars() if (r.attester, r.subject_normalized) in wanted)
+    return out
+
+
+def claims_of(session: Session, *, replay_keys: Sequence[str]) -> list[tuple[str, str, bool]]:
+    """(replay key, the review its claim names, whether that review is live) for the claimed ones among these
+    receipts; the claim rows are locked (PostgreSQL), as ``claim_receipts`` locks them one by one."""
+    out: list[tuple[str, str, bool]] = []
+    for k in range(0, len(replay_keys), _IN_BATCH):
+        stmt = (
+            select(_CLAIMS.c.replay_key, _CLAIMS.c.review_id, _R.id, _R.superseded_by)
+            .select_from(_CLAIMS.outerjoin(_REVIEWS, _R.id == _CLAIMS.c.review_id))
+            .where(_CLAIMS.c.replay_key.in_(list(replay_keys[k : k + _IN_BATCH])))
+            .with_for_update(of=_CLAIMS)
+        )
+        for key, holder, found, superseded_by in session.connection().execute(stmt):
+            out.append((key, holder, found is not None and superseded_by is None))
+    return out
+
+
+def _values(row: Any, table: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    # The instance dict holds every loaded or set column (read directly: ≈ 10× cheaper than instrumented getattr).
+    have = row.__dict__
+    return {c.name: have[c.name] if c.name in have else getattr(row, c.name) for c in table.columns
+            if c.name not in skip}  # fmt: skip
+
+
+_REVIEW_FIELDS = frozenset(c.name for c in _REVIEWS.columns)
+
+
+def new_review_row(**values: Any) -> ReviewRow:
+    """A new (transient) ReviewRow with every column given, built without SQLModel's per-field ``setattr`` path
+    (≈ 15 µs instead of ≈ 375 µs: sync builds one per attestation). It behaves as a ``ReviewRow(...)`` does: it can
+    be added to a session or written by :func:`insert_reviews`, and later attribute changes are tracked.
+
+    Raises:
+        ValueError: ``values`` does not name exactly the table's columns.
+    """
+    if values.keys() != _REVIEW_FIELDS:
+        raise ValueError(f"columns missing or unknown: {sorted(_REVIEW_FIELDS ^ values.keys())}")
+    if not ReviewRow.__mapper__.configured:  # type: ignore[attr-defined]
+        configure_mappers()
+    row: ReviewRow = instrumentation.manager_of_class(ReviewRow).new_instance()  # ORM state, pydantic private attrs
+    row.__dict__.update(values)  # the ORM reads a new row's values from its instance dict at INSERT
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    object.__setattr__(row, "__pydantic_extra__", None)
+    return row
+
+
+def insert_reviews(session: Session, *, rows: Sequence[ReviewRow]) -> None:
+    """INSERT the review rows in one executemany (they are not added to the session)."""
+    if rows:
+        session.connection().execute(insert(_REVIEWS), [_values(r, _REVIEWS) for r in rows])
+
+
+def insert_proofs(session: Session, *, rows: Sequence[ProofRow]) -> None:
+    """INSERT proof rows (ids assigned by the database) in one executemany."""
+    if rows:
+        session.connection().execute(insert(_PROOFS), [_values(r, _PROOFS, skip=("id",)) for r in rows])
+
+
+def write_claims(
+    session: Session, *, new: Sequence[tuple[str, ReviewRow]], moved: Sequence[tuple[str, ReviewRow]]
+) -> None:
+    """Receipt claims: INSERT the ``new`` (replay key, review) pairs, point the ``moved`` existing claims at their
+    new review — one executemany each."""
+    conn = session.connection()
+    if new:
+        conn.execute(insert(_CLAIMS), [
+            {"replay_key": k, "review_id": r.id, "attester": r.attester, "subject_normalized": r.subject_normalized}
+            for k, r in new
+        ])  # fmt: skip
+    if moved:
+        stmt = (
+            update(_CLAIMS)
+            .where(_CLAIMS.c.replay_key == bindparam("key"))
+            .values(review_id=bindparam("rid"), attester=bindparam("att"), subject_normalized=bindparam("subj"))
+        )
+        conn.execute(stmt, [
+            {"key": k, "rid": r.id, "att": r.attester, "subj": r.subject_normalized} for k, r in moved
+        ])  # fmt: skip

@@ -87,6 +87,39 @@ def undo_after(session: Session, *, chain_id: int, registry: str, block: int) ->
     return deleted, unrevoked, responses
 
 
+def open_feedback(
+    session: Session, *, chain_id: int, registry: str, reasons: Iterable[str], limit: int
+) -> list[Erc8004FeedbackRow]:
+    """Live unverified feedback whose reason is one of ``reasons``, oldest first (at most ``limit``)."""
+    fb = Erc8004FeedbackRow
+    stmt = (
+        select(fb)
+        .where(
+            col(fb.chain_id) == chain_id,
+            col(fb.registry_address) == registry,
+            col(fb.status) == "unverified",
+            col(fb.reason).in_(sorted(reasons)),
+            col(fb.revoked_block).is_(None),
+        )
+        .order_by(col(fb.block_number), col(fb.log_index))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def settle_feedback(session: Session, *, checked: Erc8004FeedbackRow, old_reason: str | None) -> bool:
+    """Store a re-check's verdict on the stored row — only if that row is still the same feedback (same block hash:
+    no reorg in between) with the verdict the re-check started from. False when it changed meanwhile."""
+    key = (checked.chain_id, checked.registry_address, checked.agent_id, checked.client, checked.feedback_index)
+    row = session.get(Erc8004FeedbackRow, key)
+    if row is None or row.block_hash != checked.block_hash or (row.status, row.reason) != ("unverified", old_reason):
+        return False
+    row.status, row.reason, row.detail = checked.status, checked.reason, checked.detail
+    row.payment_network, row.payment_tx = checked.payment_network, checked.payment_tx
+    session.add(row)
+    return True
+
+
 def feedback_of_agents(session: Session, *, agents: Sequence[tuple[int, str, str]]) -> list[Erc8004FeedbackRow]:
     """All stored feedback (revoked included) of these (chain id, registry, agent id)."""
     out: list[Erc8004FeedbackRow] = []

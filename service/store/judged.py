@@ -6,10 +6,16 @@ finish judging with those facts → supersede, insert the review, claim its rece
 the score aggregates, enqueue it for publishing. All in the caller's transaction (callers add the evidence
 snapshots in it afterwards).
 
+The rules (who is live, supersession, arriving superseded, replayed receipts, claim transfer) are written once, in
+:func:`_write_review`; a :class:`ChunkWriter` reads the facts they need in one query each and writes the rows with
+one statement per table — for one review (submit) or for a whole sync chunk (all its reviews applied in order).
+
 Serialization: every writer of an attester's reviews first takes that attester's write lock
 (:func:`lock_attesters`) — PostgreSQL: a transaction-scoped advisory lock on a hash of the address; SQLite: the
-database's single write lock (``BEGIN IMMEDIATE``). Lock order is always attester locks (sorted) → the global
-aggregate row → subject aggregate rows, so writers cannot deadlock. The partial unique index ``ux_reviews_live``
+database's single write lock (``BEGIN IMMEDIATE``). Lock order is always attester locks (sorted) → review rows →
+subject aggregate rows (sorted), so writers cannot deadlock. There is no global row: writers of different subjects
+never wait on each other (the global aggregate is folded on read, ``workflows.aggregates.global_aggregate``).
+The partial unique index ``ux_reviews_live``
 (one live review per attester and subject) backs the rule in the database whatever path writes.
 """
 
@@ -24,10 +30,10 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from service.domain import Reason
-from service.errors import ChainRejected
-from service.store.batch import live_or_newer
+from service.errors import ChainRejected, ReceiptAlreadyClaimed
+from service.store.batch import claims_of, insert_proofs, insert_reviews, live_reviews_of, write_claims
 from service.store.outbox import find_by_content_key, next_inflight_nonce
-from service.store.reviews import claim_receipts, receipt_holder
+from service.store.reviews import claim_conflicts
 from service.store.tables import OutboxRow, ProofRow, ReviewRow
 
 _LOCK_NAMESPACE = b"omatrust:attester:"
@@ -101,6 +107,71 @@ class Stored:
     arrives_superseded: bool = False
 
 
+class WriteTarget(Protocol):
+    """Where the write path reads the store's facts and puts a review's rows (:class:`ChunkWriter`: one review,
+    or a whole sync chunk buffered in memory and written in bulk). The rules that use these facts are in
+    :func:`_write_review`, once for every writer."""
+
+    def live_review(self, *, attester: str, subject_normalized: str) -> ReviewRow | None: ...
+
+    def receipt_holder(self, *, replay_key: str) -> str | None: ...
+
+    def supersede(self, *, row: ReviewRow, by: str) -> None: ...
+
+    def insert(self, *, row: ReviewRow, proofs: Sequence[ProofRow]) -> None: ...
+
+    def claim(self, *, replay_keys: Sequence[str], review: ReviewRow, superseding: str | None) -> None: ...
+
+
+def supersession(*, previous: ReviewRow | None, review_time: int, latest: bool) -> tuple[bool, ReviewRow | None]:
+    """(the new review arrives superseded, the live review it supersedes). One live review per (attester,
+    subject): the latest by review time (ties: the one written last); ``latest``: the new one whatever the times."""
+    arrives_superseded = not latest and previous is not None and previous.review_time > review_time
+    return arrives_superseded, (previous if previous is not None and not arrives_superseded else None)
+
+
+def _write_review(
+    session: Session,
+    target: WriteTarget,
+    *,
+    attester: str,
+    subject_normalized: str,
+    review_time: int,
+    candidate_receipts: Sequence[str],
+    judge: Callable[[Placement], JudgedRows],
+    aggregates: AggregateChange,
+    now: int,
+    latest: bool,
+) -> tuple[ReviewRow, ReviewRow | None, bool]:
+    """The rules of storing a judged review, whatever the target: find the live review of (attester, subject),
+    decide the supersession, find the replayed candidate receipts, judge, then supersede, insert, claim and change
+    the aggregates. Returns (the new row, the row it superseded, whether it arrived superseded).
+
+    Raises:
+        ReceiptAlreadyClaimed: see :func:`store_judged_review`.
+        whatever ``judge`` raises (nothing was written).
+    """
+    previous = target.live_review(attester=attester, subject_normalized=subject_normalized)
+    arrives_superseded, superseding = supersession(previous=previous, review_time=review_time, latest=latest)
+    replayed = {
+        key: holder
+        for key in candidate_receipts
+        if (holder := target.receipt_holder(replay_key=key)) is not None
+        and (superseding is None or holder != superseding.id)
+    }
+    rows = judge(Placement(previous=previous, arrives_superseded=arrives_superseded, replayed=replayed))
+    row = rows.review
+    if arrives_superseded and previous is not None:
+        row.superseded_by = previous.id
+    if superseding is not None:
+        target.supersede(row=superseding, by=row.id)
+    target.insert(row=row, proofs=rows.proofs)
+    if not arrives_superseded:
+        target.claim(replay_keys=rows.receipt_keys, review=row, superseding=superseding.id if superseding else None)
+    aggregates(session, added=row, removed=superseding, now=now)
+    return row, superseding, arrives_superseded
+
+
 def store_judged_review(
     session: Session,
     *,
@@ -114,12 +185,15 @@ def store_judged_review(
     publication: Publication | None = None,
     latest: bool = False,
     locked: bool = False,
+    target: WriteTarget | None = None,
 ) -> Stored:
     """Store one judged review in the caller's transaction (see the module docstring). ``judge`` finishes the
     verdict with the store's facts and returns the rows; it may raise to refuse the review (nothing is written).
     ``latest``: the review supersedes the live one whatever their times (API: the order of acceptance is the
     order of the attester's reviews). Otherwise the later ``review_time`` is live (chain data may arrive late).
     ``locked``: the caller already holds the attester's lock (a sync chunk locks all its attesters up front).
+    ``target``: where facts are read and rows go (default: a :class:`ChunkWriter` of this one review, flushed
+    before returning; a sync chunk passes its own and flushes it once for the chunk).
 
     Raises:
         ChainRejected(DELEGATION_NONCE): ``publication.nonce`` is not the attester's next nonce (the chain's, or
@@ -138,32 +212,16 @@ def store_judged_review(
         expected = max(publication.chain_nonce, inflight or 0)
         if publication.nonce != expected:
             raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {publication.nonce}, expected {expected}")
-    previous = live_or_newer(session, attester=attester, subject_normalized=subject_normalized)
-    # One live review per (attester, subject): the latest by review time (ties: the one written last).
-    arrives_superseded = not latest and previous is not None and previous.review_time > review_time
-    superseding = previous if previous is not None and not arrives_superseded else None
-    replayed = {
-        key: holder
-        for key in candidate_receipts
-        if (holder := receipt_holder(session, replay_key=key)) is not None
-        and (superseding is None or holder != superseding.id)
-    }
-    rows = judge(Placement(previous=previous, arrives_superseded=arrives_superseded, replayed=replayed))
-    row = rows.review
-    if arrives_superseded and previous is not None:
-        row.superseded_by = previous.id
-    if superseding is not None:
-        # Superseded before the insert: the unique index admits one live review per attester and subject.
-        superseding.superseded_by = row.id
-        session.add(superseding)
-        session.flush()
-    session.add(row)
-    session.flush()
-    if not arrives_superseded:
-        claim_receipts(session, replay_keys=rows.receipt_keys, review=row,
-                       superseding=superseding.id if superseding else None)  # fmt: skip
-    for proof in rows.proofs:
-        session.add(proof)
+    own: ChunkWriter | None = None
+    if target is None:  # one review: its own ChunkWriter, written at once
+        target = own = ChunkWriter.load(session, pairs=[(attester, subject_normalized)],
+                                        replay_keys=candidate_receipts)  # fmt: skip
+    row, superseding, arrives_superseded = _write_review(
+        session, target, attester=attester, subject_normalized=subject_normalized, review_time=review_time,
+        candidate_receipts=candidate_receipts, judge=judge, aggregates=aggregates, now=now, latest=latest,
+    )  # fmt: skip
+    if own is not None:
+        own.flush(session)
     if publication is not None:
         session.add(
             OutboxRow(
@@ -172,9 +230,100 @@ def store_judged_review(
                 nonce=str(publication.nonce), signature=publication.signature, created_at=now, updated_at=now,
             )
         )  # fmt: skip
-    aggregates(session, added=row, removed=superseding, now=now)
     return Stored(
         review_id=row.id,
         superseded=superseding.id if superseding else None,
         arrives_superseded=arrives_superseded,
     )
+
+
+class ChunkWriter:
+    """A :class:`WriteTarget` for one review or a whole sync chunk: the live reviews of every (attester, subject)
+    pair and the holders of every candidate receipt are read in one query each (:meth:`load`), each review is
+    judged against what the chunk already holds (several reviews of one attester and subject apply in order), and
+    :meth:`flush` writes everything in bulk — supersessions of stored rows first, then the new reviews, receipt
+    claims and proofs (executemany). The caller must hold every attester's lock (``lock_attesters``) before
+    :meth:`load`."""
+
+    def __init__(self) -> None:
+        self._live: dict[tuple[str, str], ReviewRow | None] = {}
+        self._live_ids: set[str] = set()  # reviews known live (loaded or written in this chunk)
+        self._holders: dict[str, str | None] = {}  # replay key → the review its claim names (None: no claim)
+        self._stored_claims: set[str] = set()  # replay keys that have a claim row already
+        self._changed_claims: dict[str, ReviewRow] = {}  # replay key → the review it now backs
+        self._rows: list[ReviewRow] = []
+        self._proofs: list[ProofRow] = []
+
+    @classmethod
+    def load(
+        cls, session: Session, *, pairs: Iterable[tuple[str, str]], replay_keys: Iterable[str]
+    ) -> ChunkWriter:
+        """Read the store's facts for these (attester, normalized subject) pairs and candidate receipts, one query
+        each (the live reviews and the claims are locked on PostgreSQL)."""
+        writer = cls()
+        wanted = set(pairs)
+        for pair in wanted:
+            writer._live[pair] = None
+        for row in live_reviews_of(session, pairs=sorted(wanted)):
+            writer._live[(row.attester, row.subject_normalized)] = row
+            writer._live_ids.add(row.id)
+        for key, holder, holder_live in claims_of(session, replay_keys=sorted(set(replay_keys))):
+            writer._holders[key] = holder
+            writer._stored_claims.add(key)
+            if holder_live:
+                writer._live_ids.add(holder)
+        return writer
+
+    def live_review(self, *, attester: str, subject_normalized: str) -> ReviewRow | None:
+        """The live review of the pair as the chunk stands now.
+
+        Raises:
+            LookupError: the pair was not given to :meth:`load` (a caller bug).
+        """
+        try:
+            return self._live[(attester, subject_normalized)]
+        except KeyError:
+            raise LookupError(f"({attester}, {subject_normalized}) was not loaded for this chunk") from None
+
+    def receipt_holder(self, *, replay_key: str) -> str | None:
+        holder = self._holders.get(replay_key)
+        return holder if holder is not None and holder in self._live_ids else None
+
+    def supersede(self, *, row: ReviewRow, by: str) -> None:
+        row.superseded_by = by  # a stored row: its UPDATE is flushed first (before the inserts)
+        self._live_ids.discard(row.id)
+        self._live[(row.attester, row.subject_normalized)] = None
+
+    def insert(self, *, row: ReviewRow, proofs: Sequence[ProofRow]) -> None:
+        self._rows.append(row)
+        self._proofs.extend(proofs)
+        if row.superseded_by is None:
+            self._live[(row.attester, row.subject_normalized)] = row
+            self._live_ids.add(row.id)
+
+    def claim(self, *, replay_keys: Sequence[str], review: ReviewRow, superseding: str | None) -> None:
+        """``review`` claims these receipts (transferring claims of reviews that are not live, or of ``superseding``).
+
+        Raises:
+            ReceiptAlreadyClaimed: another live review holds one of them (nothing is claimed).
+        """
+        for key in replay_keys:
+            holder = self._holders.get(key)
+            if holder is not None and claim_conflicts(holder=holder, holder_live=holder in self._live_ids,
+                                                      review_id=review.id, superseding=superseding):  # fmt: skip
+                raise ReceiptAlreadyClaimed(key, holder)
+        for key in replay_keys:
+            self._holders[key] = review.id
+            self._changed_claims[key] = review
+
+    def flush(self, session: Session) -> None:
+        """Write what the chunk holds, in the caller's transaction."""
+        session.flush()  # the supersessions of stored rows (loaded, changed ORM rows): before the new live rows
+        insert_reviews(session, rows=self._rows)
+        write_claims(
+            session,
+            new=[(k, r) for k, r in self._changed_claims.items() if k not in self._stored_claims],
+            moved=[(k, r) for k, r in self._changed_claims.items() if k in self._stored_claims],
+        )
+        insert_proofs(session, rows=self._proofs)
+        self._rows, self._proofs, self._changed_claims = [], [], {}

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -82,6 +82,31 @@ def apply_revocations(session: Session, *, revoked: Mapping[str, int]) -> int:
     return changed
 
 
+def delete_attestations_after(session: Session, *, block: int) -> int:
+    """Delete the attestations stored from blocks above ``block`` (orphaned by a reorg); returns how many."""
+    result = session.execute(delete(OmatrustAttestationRow).where(col(OmatrustAttestationRow.block_number) > block))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def revoked_uids(session: Session) -> list[str]:
+    """UIDs of the stored attestations that carry a revocation time."""
+    return list(session.exec(select(OmatrustAttestationRow.uid).where(col(OmatrustAttestationRow.revocation_time) > 0)))
+
+
+def set_revocation_times(session: Session, *, times: Mapping[str, int]) -> int:
+    """Overwrite revocation times (``uid → time``, 0: not revoked) with what the chain says now; returns how many
+    rows changed."""
+    changed = 0
+    for uid, when in times.items():
+        result = session.execute(
+            update(OmatrustAttestationRow)
+            .where(col(OmatrustAttestationRow.uid) == uid.lower(), col(OmatrustAttestationRow.revocation_time) != when)
+            .values(revocation_time=when)
+        )
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
 def responses_for(session: Session, *, review_uids: Sequence[str]) -> dict[str, list[OmatrustAttestationRow]]:
     """Authorized review responses by the review UID they answer, oldest first."""
     if not review_uids:
@@ -100,24 +125,37 @@ def responses_for(session: Session, *, review_uids: Sequence[str]) -> dict[str, 
 
 
 class StoredAttestations:
-    """``AttestationLookup`` over the ``omatrust_attestations`` table (valid rows only, revoked ones included)."""
+    """``AttestationLookup`` over the ``omatrust_attestations`` table (valid rows only, revoked ones included).
+
+    One instance serves one judgement (``onchain_context`` builds one per review or request): the Key Bindings,
+    Controller Witnesses and Linked Identifiers of a subject are read together in one query the first time any of
+    them is asked for, and kept for the instance's life — a review's tiers ask for several kinds of the same subject.
+    """
+
+    _KINDS = (KEY_BINDING, CONTROLLER_WITNESS, LINKED_IDENTIFIER)
 
     def __init__(self, *, engine: Engine) -> None:
         self.engine = engine
+        self._by_subject: dict[str, dict[str, list[Attested[Any]]]] = {}
 
     def _find(self, kind: str, subject: str) -> list[Attested[Any]]:
-        with session_scope(self.engine) as session:
-            rows = session.exec(
-                select(OmatrustAttestationRow)
-                .where(col(OmatrustAttestationRow.kind) == kind)
-                .where(col(OmatrustAttestationRow.subject_key) == subject)
-                .where(col(OmatrustAttestationRow.status) == VALID)
-                .order_by(col(OmatrustAttestationRow.attestation_time), col(OmatrustAttestationRow.uid))
-            ).all()
-            return [
-                Attested(r.uid, r.attester, r.attestation_time, r.revocation_time, _record(kind, r.fields))
-                for r in rows
-            ]
+        found = self._by_subject.get(subject)
+        if found is None:
+            found = {k: [] for k in self._KINDS}
+            with session_scope(self.engine) as session:
+                rows = session.exec(
+                    select(OmatrustAttestationRow)
+                    .where(col(OmatrustAttestationRow.subject_key) == subject)
+                    .where(col(OmatrustAttestationRow.kind).in_(self._KINDS))
+                    .where(col(OmatrustAttestationRow.status) == VALID)
+                    .order_by(col(OmatrustAttestationRow.attestation_time), col(OmatrustAttestationRow.uid))
+                ).all()
+                for r in rows:
+                    found[r.kind].append(
+                        Attested(r.uid, r.attester, r.attestation_time, r.revocation_time, _record(r.kind, r.fields))
+                    )
+            self._by_subject[subject] = found
+        return found[kind]
 
     def key_bindings(self, *, subject: str) -> Sequence[Attested[KeyBinding]]:
         return self._find(KEY_BINDING, subject)

@@ -35,13 +35,19 @@ def _of_digits(digits: Sequence[str] | None) -> list[Any]:
     return [] if digits is None else [func.substr(OutboxRow.attester, 42, 1).in_(list(digits))]
 
 
-def pending_due(session: Session, *, limit: int, now: int, digits: Sequence[str] | None = None) -> list[OutboxRow]:
+def pending_due(
+    session: Session, *, limit: int, now: int, digits: Sequence[str] | None = None, skip_locked: bool = False
+) -> list[OutboxRow]:
+    """Pending rows due by ``now``, oldest first. ``skip_locked`` (PostgreSQL): lock them ``FOR UPDATE SKIP
+    LOCKED`` until the session ends — rows another transaction holds are passed over, never waited for."""
     stmt = (
         select(OutboxRow)
         .where(OutboxRow.state == "pending", col(OutboxRow.next_attempt_at) <= now, *_of_digits(digits))
         .order_by(col(OutboxRow.id))
         .limit(limit)
     )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
     return list(session.exec(stmt))
 
 

@@ -74,12 +74,19 @@ def claim_receipts(session: Session, *, replay_keys: Sequence[str], review: Revi
             continue
         holder = session.get(ReviewRow, claim.review_id)
         holder_live = holder is not None and holder.superseded_by is None
-        if holder_live and claim.review_id != superseding and claim.review_id != review.id:
+        if claim_conflicts(holder=claim.review_id, holder_live=holder_live, review_id=review.id,
+                           superseding=superseding):  # fmt: skip
             raise ReceiptAlreadyClaimed(key, claim.review_id)
         claim.review_id = review.id
         claim.attester = review.attester
         claim.subject_normalized = review.subject_normalized
         session.add(claim)
+
+
+def claim_conflicts(*, holder: str, holder_live: bool, review_id: str, superseding: str | None) -> bool:
+    """Whether a receipt's claim held by ``holder`` stops ``review_id`` from claiming it: only a live holder other
+    than the review itself and the review it is superseding right now (whose claims it takes over)."""
+    return holder_live and holder != superseding and holder != review_id
 
 
 def receipt_holder(session: Session, *, replay_key: str) -> str | None:

@@ -131,6 +131,25 @@ def ensure_aggregate_row(session: Session, *, key: str, now: int) -> None:
         session.flush()
 
 
+def ensure_aggregate_rows(session: Session, *, keys: Sequence[str], now: int) -> None:
+    """:func:`ensure_aggregate_row` for many keys in one statement per 500 (PostgreSQL and SQLite)."""
+    t = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    keys = list(keys)
+    for k in range(0, len(keys), 500):
+        values = [{"subject_normalized": key, "state": {}, "review_count": 0, "updated_at": now}
+                  for key in keys[k : k + 500]]  # fmt: skip
+        if dialect == "postgresql":
+            session.execute(pg_insert(t).values(values).on_conflict_do_nothing(index_elements=["subject_normalized"]))
+        elif dialect == "sqlite":
+            session.execute(
+                sqlite_insert(t).values(values).on_conflict_do_nothing(index_elements=["subject_normalized"])
+            )
+        else:
+            for key in keys[k : k + 500]:
+                ensure_aggregate_row(session, key=key, now=now)
+
+
 def delete_aggregates(session: Session, *, keys: Sequence[str]) -> None:
     """Delete the aggregate rows with these keys (in chunks: bound-parameter counts are limited)."""
     t = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
@@ -174,6 +193,12 @@ def bucket_candidates(
         return []
     stmt = _candidates_stmt(tuple(buckets), per_bucket)
     return [_facts(r) for r in session.connection().execute(stmt, {"subject": subject_normalized})]
+
+
+def review_subjects(session: Session) -> list[str]:
+    """Every subject with at least one stored review, in key order (O(subjects) memory)."""
+    stmt = select(col(ReviewRow.subject_normalized)).distinct().order_by(col(ReviewRow.subject_normalized))
+    return [str(s) for s in session.execute(stmt).scalars()]
 
 
 def subject_reviews(session: Session, *, subject_normalized: str) -> list[ReviewFacts]:

@@ -33,6 +33,7 @@ from service.verdicts.payment import transfers
 ZERO_HASH = "0x" + "00" * 32
 STARRED_TAGS = frozenset({"starred", "rating", "stars"})  # tags whose value is a rating (normalized mean)
 MAX_FILE_BYTES = 64 * 1024  # feedback and registration files
+RATING_SCALE_MAX = 100  # ``starred`` values are 0–100; our own files map 1–5★ to 0, 25, 50, 75, 100
 
 
 class FeedbackStatus(StrEnum):
@@ -54,6 +55,30 @@ class FeedbackReason(StrEnum):
     PAYMENT_WRONG_PAYEE = "payment-wrong-payee"
     PAYMENT_NO_TRANSFER = "payment-no-transfer"
     PAYMENT_NETWORK_NOT_CONFIGURED = "network-not-configured"
+
+
+# Unverified for now: a later look at the chain can settle it (the payment was not visible yet, or could not be read).
+RECHECKABLE_REASONS = frozenset({
+    FeedbackReason.PAYMENT_PENDING.value, FeedbackReason.PAYMENT_NOT_FOUND.value,
+    FeedbackReason.PAYMENT_NETWORK_NOT_CONFIGURED.value, Reason.RPC_FAILED.value, Reason.LOOKUP_SATURATED.value,
+})  # fmt: skip
+# What the payment network said for good about a mined transaction.
+FINAL_PAYMENT_REASONS = frozenset({
+    FeedbackReason.PAYMENT_REVERTED.value, FeedbackReason.PAYMENT_WRONG_PAYER.value,
+    FeedbackReason.PAYMENT_WRONG_PAYEE.value, FeedbackReason.PAYMENT_NO_TRANSFER.value,
+})  # fmt: skip
+
+
+def recheck_replaces(*, old_status: str, old_reason: str | None, new_status: str, new_reason: str | None) -> bool:
+    """A re-check's verdict replaces the stored one only when the stored one was open (unverified with a
+    re-checkable reason) and the new one settles it: payment-verified, or a final payment reason of a mined
+    transaction. Anything else — the node down again, the file unreachable now, still pending — keeps the stored
+    verdict: a re-check never downgrades."""
+    if old_status != FeedbackStatus.UNVERIFIED or old_reason not in RECHECKABLE_REASONS:
+        return False
+    if new_status == FeedbackStatus.PAYMENT_VERIFIED:
+        return True
+    return new_status == FeedbackStatus.UNVERIFIED and new_reason in FINAL_PAYMENT_REASONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +305,35 @@ class FeedbackFacts:
     status: str
     self_feedback: bool
     revoked: bool
+    client: str = ""
+    position: tuple[int, int] = (0, 0)  # (block number, log index): chain order
+
+
+def rating_unit(*, value: int, decimals: int, tag1: str) -> float | None:
+    """A rating-tagged feedback's ``value / 10^decimals`` on ERC-8004's 0–100 ``starred`` scale, as a unit in
+    [0, 1] (100 → 1.0); None when the tag is not a rating or the value is off that scale."""
+    if tag1.lower() not in STARRED_TAGS or not 0 <= decimals <= 18:
+        return None
+    normalized = float(value) / float(10**decimals)
+    if not (math.isfinite(normalized) and 0 <= normalized <= RATING_SCALE_MAX):
+        return None
+    return normalized / RATING_SCALE_MAX
+
+
+def score_units(items: Iterable[FeedbackFacts]) -> tuple[float, ...]:
+    """The ERC-8004 evidence a score may use (``ScoringParams.erc8004_weight``): live, non-self, payment-verified
+    rating feedback on the 0–100 scale, one per client (its latest, in chain order), as units in [0, 1]."""
+    latest: dict[str, tuple[tuple[int, int], float]] = {}
+    for item in items:
+        if item.revoked or item.self_feedback or item.status != FeedbackStatus.PAYMENT_VERIFIED:
+            continue
+        unit = rating_unit(value=item.value, decimals=item.decimals, tag1=item.tag1)
+        if unit is None:
+            continue
+        seen = latest.get(item.client)
+        if seen is None or item.position > seen[0]:
+            latest[item.client] = (item.position, unit)
+    return tuple(unit for _, unit in sorted(latest.values()))
 
 
 def summarize(items: Iterable[FeedbackFacts]) -> FeedbackSummary:
@@ -315,14 +369,15 @@ def rating_feedback_file(
     review_url: str,
 ) -> bytes:
     """Our review as an ERC-8004 feedback file (canonical JSON bytes: sorted keys, no spaces; the bytes whose
-    keccak256 is the ``feedbackHash``). A 1–5 rating becomes ``value=rating, valueDecimals=0, tag1=starred``."""
+    keccak256 is the ``feedbackHash``). A 1–5 rating becomes ``tag1=starred, valueDecimals=0`` and ``value`` on the
+    0–100 scale: 1★ → 0, 2★ → 25, 3★ → 50, 4★ → 75, 5★ → 100 (the OMATrust score's own unit, times 100)."""
     chain = agent_registry.split(":")[1] if agent_registry.count(":") == 2 else "1"
     doc: dict[str, Any] = {
         "agentRegistry": agent_registry,
         "agentId": agent_id,
         "clientAddress": f"eip155:{chain}:{client_address}",
         "createdAt": created_at,
-        "value": rating,
+        "value": (rating - 1) * RATING_SCALE_MAX // 4,
         "valueDecimals": 0,
         "tag1": "starred",
         "omatrust": {"review": review_url, **({"attestation": attestation} if attestation else {})},

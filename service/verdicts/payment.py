@@ -43,7 +43,7 @@ from service.domain import (
 )
 from service.errors import CouldNotCheck, Unauthorized
 from service.verdicts.artifact import authorize_signer
-from service.verdicts.registry import PAYMENT_BACKED, TX_INTERACTION, VERIFIED, stronger_evidence
+from service.verdicts.registry import CHAIN_PROOFS, PAYMENT_BACKED, VERIFIED, stronger_evidence
 from service.verdicts.sources import ControllerSource, DocumentSource
 
 # topic0 values (keccak256 of the event signatures; checked in tests/payments/test_rules.py).
@@ -52,6 +52,9 @@ AUTHORIZATION_USED_TOPIC = "0x98de503528ee59b575ef0c0a2576a82497bfc029a5685b209e
 X402_PERMIT_TRANSFER_TOPIC = "0xc0482a187556d776f2ef86c70df26debca6009f9d1647f6ce59e2f57fea17dc6"
 # x402's exact-scheme Permit2 proxy (same address on every chain).
 PERMIT2_PROXY = "0x402085c248eea27d92e8b30b2c58ed07f9e20001"
+
+# Evidence classes given by proofs checked outside the signature pipeline (kept by re-judging signatures).
+_CHAIN_EVIDENCE = frozenset(spec.verified_evidence for spec in CHAIN_PROOFS.values())
 
 # (address) -> is it an address of the receipt's service? May raise CouldNotCheck (a look-up failed).
 PayeeCheck = Callable[[str], bool]
@@ -267,6 +270,22 @@ def payee_check(
     return is_payee
 
 
+def service_probe(service_did: str) -> SignedArtifact:
+    """An artifact standing for the did:web service itself (resource ``https://<host>/``): what the payee and
+    subject-address checks authorize an address against.
+
+    Raises:
+        MalformedInput: ``service_did`` is not a did:web DID.
+    """
+    url = f"https://{did_web_host(service_did)}/"
+    return SignedArtifact(
+        kind=ArtifactKind.OFFER, format=ArtifactFormat.EIP712,
+        payload=OfferPayload(version=1, resource_url=url, scheme="", network="", asset="", pay_to="", amount="0",
+                             valid_until=0),
+        signature="", signing_input=b"", replay_key="",
+    )  # fmt: skip
+
+
 def service_address_check(
     *, service_did: str, documents: DocumentSource | None, controllers: ControllerSource | None
 ) -> PayeeCheck:
@@ -276,14 +295,22 @@ def service_address_check(
     Raises:
         MalformedInput: ``service_did`` is not a did:web DID.
     """
-    url = f"https://{did_web_host(service_did)}/"
-    probe = SignedArtifact(
-        kind=ArtifactKind.OFFER, format=ArtifactFormat.EIP712,
-        payload=OfferPayload(version=1, resource_url=url, scheme="", network="", asset="", pay_to="", amount="0",
-                             valid_until=0),
-        signature="", signing_input=b"", replay_key="",
-    )  # fmt: skip
-    return payee_check(artifact=probe, documents=documents, controllers=controllers)
+    return payee_check(artifact=service_probe(service_did), documents=documents, controllers=controllers)
+
+
+def stored_evidence(
+    *, signed_evidence: str, verified_chain_proofs: Iterable[str], verified_purchase: bool,
+    checks: Iterable[PaymentCheck],
+) -> str:  # fmt: skip
+    """The evidence class of a stored review from its parts: what its signed proofs give (``review.evidence_class``
+    over the stored outcomes), raised by each verified chain-checked proof (``tx-interaction``,
+    ``evidence-pointer``: their registry class) and by a settled payment of a verified purchase."""
+    evidence = signed_evidence
+    for proof_type in verified_chain_proofs:
+        spec = CHAIN_PROOFS.get(proof_type)
+        if spec is not None:
+            evidence = stronger_evidence(evidence, spec.verified_evidence)
+    return evidence_with_payment(evidence=evidence, verified_purchase=verified_purchase, checks=checks)
 
 
 def unbacked_evidence(evidence: str) -> str:
@@ -295,12 +322,13 @@ def unbacked_evidence(evidence: str) -> str:
 def keep_payment_backing(*, stored: str, judged: str, verified_purchase: bool) -> str:
     """Re-judging a review's signatures (which knows nothing of chain evidence) must not drop what the chain checks
     established: a stored ``payment-backed`` review judged ``verified`` again stays ``payment-backed`` (the payment
-    re-check alone moves it), and a stored ``tx-interaction`` class is kept unless something stronger now backs
-    the review (its proof is kept as stored by re-verification)."""
+    re-check alone moves it), and a stored class of a chain-checked proof (``tx-interaction``, ``evidence-pointer``)
+    is kept unless something stronger now backs the review (those proofs are re-checked by reading their chain or
+    document: ``service.workflows.payment_recheck`` for ``tx-interaction``)."""
     if stored == PAYMENT_BACKED and judged == VERIFIED and verified_purchase:
         return PAYMENT_BACKED
-    if stored == TX_INTERACTION:
-        return stronger_evidence(judged, TX_INTERACTION)
+    if stored in _CHAIN_EVIDENCE:  # tx-interaction, evidence-pointer: established by reading chain / a document
+        return stronger_evidence(judged, stored)
     return judged
 
 

@@ -28,8 +28,10 @@ VERIFIED = Evidence.VERIFIED.value  # a receipt verified and bound: a verified p
 TX_INTERACTION = Evidence.TX_INTERACTION.value  # a successful transaction from the reviewer to the subject
 UNAUTHORIZED = Evidence.UNAUTHORIZED.value  # a receipt bound with a valid signature, its signer not authorized
 OFFER_ONLY = Evidence.OFFER_ONLY.value  # an authorized offer, no verified receipt
+EVIDENCE_POINTER = Evidence.EVIDENCE_POINTER.value  # the subject's own host names the reviewer as a controller
 NONE = Evidence.NONE.value
-EVIDENCE_CLASSES: tuple[str, ...] = (PAYMENT_BACKED, VERIFIED, TX_INTERACTION, UNAUTHORIZED, OFFER_ONLY, NONE)
+EVIDENCE_CLASSES: tuple[str, ...] = (PAYMENT_BACKED, VERIFIED, TX_INTERACTION, UNAUTHORIZED, OFFER_ONLY,
+                                     EVIDENCE_POINTER, NONE)  # fmt: skip
 
 
 class Binding(Protocol):
@@ -106,9 +108,10 @@ _BY_KIND: dict[ArtifactKind, ProofTypeSpec] = {spec.kind: spec for spec in REGIS
 
 @dataclass(frozen=True, slots=True)
 class ChainProofSpec:
-    """A proof type whose object is not a signed artifact but a pointer to chain state, checked by reading that
-    chain (``service.workflows.payment_check``); the artifact pipeline above leaves it ``unsupported`` and the
-    chain check replaces that outcome."""
+    """A proof type whose object is not a signed artifact but a pointer — to chain state (read by
+    ``service.workflows.payment_check``) or to a document on the subject's host (fetched by
+    ``service.workflows.evidence_pointer``); the artifact pipeline above leaves it ``unsupported`` and that check
+    replaces the outcome. Re-verification keeps such outcomes as stored."""
 
     proof_type: str
     purpose: str
@@ -117,9 +120,14 @@ class ChainProofSpec:
 
 # OMATrust ``tx-interaction`` (PROTOCOLS.md §8): {chainId (CAIP-2), txHash}; the transaction succeeded, was sent by
 # the reviewer and went to an address of the subject (rules: service.verdicts.tx_interaction).
+# OMATrust ``evidence-pointer`` (proofs spec §5.3.5): {url} on the subject's host whose ``v=1;controller=<DID>``
+# record names the reviewer (rules: service.verdicts.evidence_pointer). Weak evidence, its own class.
 CHAIN_PROOFS: dict[str, ChainProofSpec] = {
     "tx-interaction": ChainProofSpec(
         proof_type="tx-interaction", purpose="commercial-tx", verified_evidence=TX_INTERACTION
+    ),
+    "evidence-pointer": ChainProofSpec(
+        proof_type="evidence-pointer", purpose="shared-control", verified_evidence=EVIDENCE_POINTER
     ),
 }
 UNKNOWN_ORDER = max(spec.order for spec in REGISTRY.values()) + 1  # unregistered / unparsed proofs go last

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,7 +35,14 @@ from service.errors import BindingFailed, CheckFailed, CouldNotCheck
 from service.verdicts.artifact import ArtifactData, check_in_order, proof_outcome
 from service.verdicts.onchain import OnchainContext, OnchainVouch, payer_link
 from service.verdicts.policy import ReviewPolicy
-from service.verdicts.registry import NONE, UNKNOWN_ORDER, spec_for, spec_for_kind, stronger_evidence
+from service.verdicts.registry import (
+    NONE,
+    UNKNOWN_ORDER,
+    ChainProofSpec,
+    spec_for,
+    spec_for_kind,
+    stronger_evidence,
+)
 from service.verdicts.sources import ControllerSource, DocumentSource, KeySource
 
 
@@ -285,3 +292,39 @@ def _unchecked(proof_type: str, obj: Any, now: int) -> ProofOutcome:
         return proof_outcome(status=ProofStatus.INVALID, reason=Reason.MALFORMED_JSON, now=now)
     detail = f"proofType {proof_type!r}" if obj else ""
     return proof_outcome(status=ProofStatus.UNSUPPORTED, reason=Reason.UNSUPPORTED_PROOF_TYPE, now=now, detail=detail)
+
+
+ChainProofJudgement = tuple[ProofStatus, Reason | None, str]  # (status, reason, detail) of one chain-evidence proof
+
+
+def with_chain_proofs(
+    *,
+    verdict: ReviewVerdict,
+    review: Review,
+    spec: ChainProofSpec,
+    judge: Callable[[str], ChainProofJudgement],
+    now: int,
+    marks_signature: bool = False,
+) -> ReviewVerdict:
+    """The verdict with every proof of ``spec``'s type judged by ``judge`` (given the proof's raw wrapper) and the
+    evidence class raised to ``spec.verified_evidence`` when one verified and nothing stronger backs the review.
+    These proofs are judged outside the artifact pipeline (it left them ``unsupported``). ``marks_signature``: a
+    verified proof also counts as a valid signature (a transaction the attester sent). Raises whatever ``judge``
+    raises (the checks in workflows never raise)."""
+    proofs = list(verdict.proofs)
+    changed = False
+    for i, p in enumerate(proofs):
+        if p.proof_type != spec.proof_type or p.position >= len(review.proofs):
+            continue
+        status, reason, detail = judge(review.proofs[p.position])
+        outcome = replace(p.outcome, status=status, reason=reason, detail=detail[:500], checked_at=now)
+        if marks_signature:
+            outcome = replace(outcome, signature_valid=status is ProofStatus.VERIFIED)
+        proofs[i] = replace(p, outcome=outcome, bound=status is ProofStatus.VERIFIED)
+        changed = True
+    if not changed:
+        return verdict
+    evidence = verdict.evidence
+    if any(p.proof_type == spec.proof_type and p.outcome.status is ProofStatus.VERIFIED for p in proofs):
+        evidence = stronger_evidence(evidence, spec.verified_evidence)
+    return replace(verdict, proofs=tuple(proofs), evidence=evidence)

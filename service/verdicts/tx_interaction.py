@@ -73,3 +73,14 @@ def judge_tx_interaction(
         detail = f"{target or 'no recipient'} is not an address of {subject}"
         return ProofStatus.UNAUTHORIZED, Reason.TX_TARGET_NOT_AUTHORIZED, detail
     return ProofStatus.VERIFIED, None, ""
+
+
+def keeps_stored(*, stored: ProofStatus, fresh: ProofStatus) -> bool:
+    """Re-verification: does a re-read ``fresh`` verdict leave the ``stored`` one in place? Yes when the re-read is
+    ``indeterminate`` (never a downgrade on a failed read), and when a ``verified`` proof's target is no longer an
+    address of the subject (``unauthorized``): the chain facts still hold and the address was the subject's when the
+    review was accepted — like a signer, a target is judged as of acceptance, so rotating an address does not
+    discredit past interactions. A transaction that is gone, reverted or sent by someone else does change it."""
+    if fresh is ProofStatus.INDETERMINATE:
+        return True
+    return stored is ProofStatus.VERIFIED and fresh is ProofStatus.UNAUTHORIZED

@@ -1,11 +1,10 @@
 """Score-aggregate changes of a whole sync chunk, applied once per subject at the end of the chunk's transaction.
 
-``apply_review_change`` loads, locks and saves the subject's and the global aggregate for every review written: two
-row locks, two reads and two writes per review — most of what storing an indexed review cost. ``ChunkAggregates``
-is an ``AggregateChange`` that records each change as the scoring core sees it *at the moment of the write* (a row
-may be superseded later in the same chunk: the snapshot keeps the order of events exact), and :meth:`flush` applies
-them in order, locking the global row first and then each subject in sorted order (the write path's lock order),
-one read and one write per touched aggregate.
+``apply_review_change`` loads, locks and saves the subject's aggregate for every review written: a row lock, a read
+and a write per review. ``ChunkAggregates`` is an ``AggregateChange`` that records each change as the scoring core
+sees it *at the moment of the write* (a row may be superseded later in the same chunk: the snapshot keeps the order
+of events exact), and :meth:`flush` applies them in order per subject (``withdraw.apply_many``: every touched row
+locked in sorted order — the write path's lock order — read in one query and written in one executemany).
 """
 
 from __future__ import annotations

@@ -1,15 +1,30 @@
 """Keep per-subject score aggregates current as reviews are written (O(1) per write, O(1) per read).
 
-Besides one row per subject, a reserved row ``GLOBAL_KEY`` holds the merge of every subject's aggregate (the
-global prior mean μ₀ reads it in O(1)). Both are changed by the same deltas in the same transaction.
+A write changes only the aggregate rows of its own subjects (one row lock each): writers about different subjects
+never wait on each other. The global aggregate behind the prior mean μ₀ — the merge of every subject's aggregate —
+is not stored by writers: :func:`global_aggregate` folds the subject rows when it is read and keeps the result per
+process for at most ``GLOBAL_FOLD_MAX_AGE`` seconds, shifted at once by this process's own commits. See
+docs/scoring.md "Global prior" for the staleness bound.
+
+``GLOBAL_KEY`` names the row that held the global aggregate when writers kept it up to date (before this fold); it
+is never a subject, is skipped by every read, and ``omatrust score --recompute`` deletes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
+import threading
+import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.errors import StaleAggregate
@@ -24,14 +39,20 @@ from service.scoring import (
     empty_aggregate,
     widen_layout,
 )
+from service.scoring.aggregate import N_BUCKETS
 from service.store.aggregates import load_for_update, save
+from service.store.engine import session_scope
 from service.store.judged import AggregateChange
-from service.store.scoring_queries import ensure_aggregate_row
+from service.store.scoring_queries import ensure_aggregate_row, iter_aggregate_states
 from service.store.tables import ReviewRow
 from service.workflows.runtime import Runtime
 
-# Key of the global aggregate row: not a DID (DIDs start with "did:"), so it never collides with a subject.
+log = logging.getLogger(__name__)
+# Key of the former global aggregate row: not a DID (DIDs start with "did:"), so it never collides with a subject.
 GLOBAL_KEY = "*"
+# How long a process may answer with a global aggregate folded earlier (other processes' writes; its own commits
+# make it fold again at once).
+GLOBAL_FOLD_MAX_AGE = 5.0
 
 
 def _ignore() -> None:
@@ -102,42 +123,16 @@ def apply_review_change(
     transaction. Both must be about the same subject. A stale row (other scoring units) is not changed:
     ``on_stale`` is called and the rebuild it triggers recomputes the row from the reviews, this one included."""
     subject = (added or removed).subject_normalized  # type: ignore[union-attr]
-    global_agg = load_global_for_update(session, now=now, params=params)
     ensure_aggregate_row(session, key=subject, now=now)
     row = load_for_update(session, subject_normalized=subject)
     try:
-        agg: SubjectAggregate | None = aggregate_from_state(row.state if row else {}, params=params)
+        before = aggregate_from_state(row.state if row else {}, params=params)
     except StaleAggregate:
-        agg = None
-    if agg is not None:
-        agg = _changed(agg, added=added, removed=removed)
-        save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(),
-             now=now)  # fmt: skip
-    if global_agg is not None:
-        save_global(session, agg=_changed(global_agg, added=added, removed=removed), now=now)
-    if agg is None or global_agg is None:
         on_stale()
-
-
-def load_global_for_update(
-    session: Session, *, now: int, params: ScoringParams = DEFAULT_PARAMS
-) -> SubjectAggregate | None:
-    """Lock the global row for the rest of the transaction and return its aggregate (None: stale, other units).
-
-    Every writer takes this lock BEFORE any subject row's: one lock order, so writers cannot deadlock on the pair.
-    The row is created race-free first (INSERT … ON CONFLICT DO NOTHING) so FOR UPDATE always finds it. Whoever
-    changes a subject aggregate must apply the same change here and :func:`save_global` it.
-    """
-    ensure_aggregate_row(session, key=GLOBAL_KEY, now=now)
-    row = load_for_update(session, subject_normalized=GLOBAL_KEY)
-    try:
-        return aggregate_from_state(row.state if row else {}, params=params)
-    except StaleAggregate:
-        return None
-
-
-def save_global(session: Session, *, agg: SubjectAggregate, now: int) -> None:
-    save(session, subject_normalized=GLOBAL_KEY, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+        return
+    agg = _changed(before, added=added, removed=removed)
+    save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+    aggregates_changed(session, before=before, after=agg, params=params)
 
 
 def _changed(agg: SubjectAggregate, *, added: ReviewRow | None, removed: ReviewRow | None) -> SubjectAggregate:
@@ -147,3 +142,183 @@ def _changed(agg: SubjectAggregate, *, added: ReviewRow | None, removed: ReviewR
     if added is not None:
         agg = aggregate_add(agg=agg, review=scored(added))
     return agg
+
+
+# -- the global aggregate, folded from the subjects' ------------------------------------------------------------
+
+
+@dataclass
+class _Fold:
+    agg: SubjectAggregate
+    params_version: str
+    folded_at: float  # time.monotonic() when its read began
+
+
+class _GlobalFolds:
+    """Per process and engine: the last fold of the global aggregate. This process's own commits shift it by their
+    deltas at once (:func:`aggregates_changed`); other processes' writes enter with the next fold. One thread
+    refolds at a time; meanwhile the others answer from the previous fold."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folds: weakref.WeakKeyDictionary[Engine, _Fold] = weakref.WeakKeyDictionary()
+        self._folding: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+    def claim(
+        self, engine: Engine, *, params: ScoringParams, max_age: float, wait: bool
+    ) -> tuple[SubjectAggregate | None, bool]:
+        """(the fold to answer with, whether the caller must refold — then :meth:`keep` or :meth:`release`). A fold
+        older than ``max_age`` still answers while one refold runs, unless ``wait`` (then the caller folds)."""
+        with self._lock:
+            fold = self._folds.get(engine)
+            usable = fold is not None and fold.params_version == params.version
+            if fold is not None and usable and time.monotonic() - fold.folded_at <= max_age:
+                return fold.agg, False
+            if fold is not None and usable and not wait:
+                refold = engine not in self._folding
+                self._folding.add(engine)
+                return fold.agg, refold  # answered from the previous fold; at most one refold runs
+            self._folding.add(engine)
+            return None, True
+
+    def keep(self, engine: Engine, *, agg: SubjectAggregate, params: ScoringParams, started: float) -> None:
+        with self._lock:
+            self._folds[engine] = _Fold(agg=agg, params_version=params.version, folded_at=started)
+            self._folding.discard(engine)
+
+    def drop(self, engine: Engine) -> None:
+        with self._lock:
+            self._folds.pop(engine, None)
+
+    def release(self, engine: Engine) -> None:
+        with self._lock:
+            self._folding.discard(engine)
+
+    def shift(self, engine: Engine, *, deltas: list[tuple[str, SubjectAggregate | None, SubjectAggregate]]) -> None:
+        """Apply committed (params version, before, after) changes of subject aggregates to the cached fold."""
+        with self._lock:
+            fold = self._folds.get(engine)
+            if fold is None:
+                return
+            agg = fold.agg
+            for version, before, after in deltas:
+                if version != fold.params_version:
+                    continue
+                agg = _shifted(agg, before=before, after=after)
+            fold.agg = agg
+
+
+_FOLDS = _GlobalFolds()
+_CHANGED = "omatrust_aggregate_deltas"  # session.info: (params version, before, after) of this transaction
+_REBUILT = "omatrust_aggregates_rebuilt"  # session.info: this transaction rewrote aggregates wholesale
+
+
+def _shifted(agg: SubjectAggregate, *, before: SubjectAggregate | None, after: SubjectAggregate) -> SubjectAggregate:
+    """``agg`` with one subject's aggregate replaced: − before + after, bucket by bucket (cache upkeep only; the
+    next fold recomputes it from the rows)."""
+    counts = [c - (before.counts[i] if before else 0) + after.counts[i] for i, c in enumerate(agg.counts)]
+    sums = [max(0.0, d - (before.decay_sums[i] if before else 0.0) + after.decay_sums[i]) if counts[i] else 0.0
+            for i, d in enumerate(agg.decay_sums)]  # fmt: skip
+    last = max((t for t in (agg.last_review_at, after.last_review_at) if t is not None), default=None)
+    return dataclasses.replace(agg, counts=tuple(counts), decay_sums=tuple(sums), last_review_at=last,
+                               superseded=agg.superseded - (before.superseded if before else 0) + after.superseded)
+
+
+def aggregates_changed(
+    session: Session, *, before: SubjectAggregate | None, after: SubjectAggregate, params: ScoringParams
+) -> None:
+    """Note that the session's transaction replaced a subject's aggregate ``before`` (None: it was empty or in
+    other units) with ``after``: once it commits, this process's cached global fold is shifted by the difference."""
+    session.info.setdefault(_CHANGED, []).append((params.version, before, after))
+
+
+def aggregates_rebuilt(session: Session) -> None:
+    """Note that the session's transaction rewrote aggregates wholesale: once it commits, this process folds again."""
+    session.info[_REBUILT] = True
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _committed(session: OrmSession) -> None:
+    deltas = session.info.pop(_CHANGED, None)
+    rebuilt = session.info.pop(_REBUILT, False)
+    engine = session.get_bind()
+    if isinstance(engine, Engine) and rebuilt:
+        _FOLDS.drop(engine)
+    elif isinstance(engine, Engine) and deltas:
+        _FOLDS.shift(engine, deltas=deltas)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _rolled_back(session: OrmSession, _previous: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_CHANGED, None)
+        session.info.pop(_REBUILT, None)
+
+
+def fold_global(session: Session, *, params: ScoringParams = DEFAULT_PARAMS) -> SubjectAggregate:
+    """The merge of every subject's stored aggregate (O(subjects), ≈ 30 µs each): what the global aggregate is by
+    definition (``aggregate_merge`` of them, summed straight from the stored states).
+
+    Raises:
+        StaleAggregate: a subject's row is stored under other scoring units.
+    """
+    counts = [0] * N_BUCKETS
+    sums = [0.0] * N_BUCKETS
+    superseded = 0
+    last: int | None = None
+    units = (params.half_life_seconds, params.decay_epoch)
+    for row in iter_aggregate_states(session, exclude=(GLOBAL_KEY,)):
+        state = row.state
+        if not state:
+            continue
+        if (int(state["halfLifeSeconds"]), int(state["decayEpoch"])) != units:
+            aggregate_from_state(state, params=params)  # raises StaleAggregate with the details
+        counts = [a + int(b) for a, b in zip(counts, widen_layout(state["counts"], fill=0), strict=True)]
+        sums = [a + float(b) for a, b in zip(sums, widen_layout(state["decaySums"], fill=0.0), strict=True)]
+        superseded += int(state["superseded"])
+        at = state.get("lastReviewAt")
+        if at is not None:
+            last = at if last is None else max(last, at)
+    return SubjectAggregate(half_life_seconds=params.half_life_seconds, decay_epoch=params.decay_epoch,
+                            counts=tuple(counts), decay_sums=tuple(sums), superseded=superseded,
+                            last_review_at=last)  # fmt: skip
+
+
+def global_aggregate(
+    *, engine: Engine, params: ScoringParams = DEFAULT_PARAMS, max_age: float = GLOBAL_FOLD_MAX_AGE,
+    wait: bool = False,
+) -> SubjectAggregate:
+    """The global aggregate (merge of every subject's): this process's fold, shifted by its commits since. A fold
+    that began more than ``max_age`` seconds ago is refolded in a background thread while it still answers (so no
+    request waits for an O(subjects) fold after the first); with ``wait`` — or without any fold yet — the caller
+    folds and gets the new fold.
+
+    Raises:
+        StaleAggregate: a subject's row is stored under other scoring units (only when this call folds).
+    """
+    cached, refold = _FOLDS.claim(engine, params=params, max_age=max_age, wait=wait)
+    if cached is not None:
+        if refold:
+            threading.Thread(target=_refold, args=(engine, params), name="omatrust-global-fold", daemon=True).start()
+        return cached
+    return _fold_and_keep(engine, params)
+
+
+def _fold_and_keep(engine: Engine, params: ScoringParams) -> SubjectAggregate:
+    started = time.monotonic()
+    try:
+        with session_scope(engine) as session:
+            agg = fold_global(session, params=params)
+    except BaseException:
+        _FOLDS.release(engine)
+        raise
+    _FOLDS.keep(engine, agg=agg, params=params, started=started)
+    return agg
+
+
+def _refold(engine: Engine, params: ScoringParams) -> None:
+    try:
+        _fold_and_keep(engine, params)
+    except Exception:  # a stale row or a failed read: the next read folds in its own thread and sees the error
+        log.warning("folding the global aggregate failed", exc_info=True)
+        _FOLDS.drop(engine)

@@ -17,12 +17,15 @@ in ``indexer_progress`` with the block hashes in ``indexer_blocks`` — the same
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -30,21 +33,31 @@ from service.chain.erc8004 import (
     AgentFacts,
     FeedbackRevoked,
     FeedbackScanner,
+    LogPlace,
     NewFeedback,
     RegistryClient,
     ResponseAppended,
 )
 from service.dids import did_web_host, normalize_did
-from service.domain import Reason
+from service.domain import Reason, TxObservation
 from service.errors import ChainUnavailable, CouldNotCheck, FetchFailed, MalformedInput
 from service.payments.reader import PaymentReader
 from service.storable import unstorable
 from service.store.batch import advance_indexer_checkpoint
-from service.store.chains import progress_row, recent_blocks, remember_blocks, rewind_checkpoint
+from service.store.chains import remember_blocks, rewind_checkpoint
 from service.store.engine import session_scope
-from service.store.erc8004 import add_response, known_feedback, mark_revoked, save_agent, undo_after
+from service.store.erc8004 import (
+    add_response,
+    known_feedback,
+    mark_revoked,
+    open_feedback,
+    save_agent,
+    settle_feedback,
+    undo_after,
+)
 from service.store.tables import Erc8004AgentRow, Erc8004FeedbackRow, Erc8004ResponseRow
 from service.verdicts.erc8004 import (
+    RECHECKABLE_REASONS,
     FeedbackReason,
     FeedbackStatus,
     confirms,
@@ -53,9 +66,11 @@ from service.verdicts.erc8004 import (
     judge_payment,
     parse_feedback_file,
     parse_registration,
+    recheck_replaces,
 )
 from service.workflows.erc8004_fetch import UriFetcher
-from service.workflows.isolation import judge_isolated, store_isolated
+from service.workflows.fork_walk import find_fork
+from service.workflows.isolation import CHUNK_FAILURES, judge_isolated, store_isolated
 
 log = logging.getLogger("omatrust.erc8004")
 WELL_KNOWN = "/.well-known/agent-registration.json"
@@ -85,6 +100,9 @@ class Erc8004Report:
     unmapped_agents: list[str] = field(default_factory=list)
     reorg_fork: int | None = None
     undone: tuple[int, int, int] = (0, 0, 0)
+    rechecked: int = 0
+    upgraded: int = 0
+    recheck_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,49 @@ class Agent:
     row: Erc8004AgentRow
     operators: frozenset[str]  # lower-case addresses that count as the agent itself (owner, approved, wallet)
     approved_for_all: dict[str, bool] = field(default_factory=dict)  # isApprovedForAll(owner, client), per run
+    file_wallets: frozenset[str] = frozenset()  # the registration file's agentWallet services
+    wallet_at: dict[tuple[int, int | None], str | None] = field(default_factory=dict)  # at (block, log), per run
+
+
+@dataclass(slots=True)
+class FeedbackRecord:
+    """One ``NewFeedback`` being judged: the columns of ``erc8004_feedback`` as a plain object (an ORM row costs
+    ~0.5 ms to build; a chunk stores its records with one multi-row INSERT and builds rows only to isolate a bad one).
+    """
+
+    chain_id: int
+    registry_address: str
+    agent_id: str
+    client: str
+    feedback_index: int
+    value: str
+    value_decimals: int
+    tag1: str
+    tag2: str
+    endpoint: str
+    feedback_uri: str
+    feedback_hash: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    status: str
+    self_feedback: bool
+    seen_at: int
+    reason: str | None = None
+    detail: str = ""
+    payment_network: str | None = None
+    payment_tx: str | None = None
+    revoked_block: int | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
+    def row(self) -> Erc8004FeedbackRow:
+        return Erc8004FeedbackRow.model_validate(self.values())
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(FeedbackRecord))
 
 
 def checkpoint_after_reorgs(*, deps: Erc8004Deps, name: str, report: Erc8004Report) -> int | None:
@@ -101,22 +162,10 @@ def checkpoint_after_reorgs(*, deps: Erc8004Deps, name: str, report: Erc8004Repo
     Raises:
         ChainUnavailable: RPC failure (nothing changed).
     """
-    with Session(deps.engine) as session:
-        progress = progress_row(session, name=name)
-        blocks = recent_blocks(session, name=name)
-    if progress is None:
-        return None
-    checkpoint = int(progress.last_block)
-    if progress.block_hash is not None and deps.client.block_hash(number=checkpoint) == progress.block_hash:
-        return checkpoint
-    fork: int | None = None
-    fork_hash: str | None = None
-    for number, block_hash in blocks:
-        if number <= checkpoint and deps.client.block_hash(number=number) == block_hash:
-            fork, fork_hash = number, block_hash
-            break
-    if fork is None:  # deeper than every hash kept: start again below the oldest one
-        fork = max(-1, (min(n for n, _ in blocks) - 1) if blocks else checkpoint - 1)
+    resume = find_fork(engine=deps.engine, name=name, chain=deps.client)
+    if resume.fork is None:
+        return resume.checkpoint
+    checkpoint, fork, fork_hash = resume.fork.checkpoint, resume.fork.block, resume.fork.block_hash
     reg = deps.client.registries
     with session_scope(deps.engine) as session:
         report.undone = undo_after(session, chain_id=reg.chain_id, registry=reg.reputation.lower(), block=fork)
@@ -149,16 +198,20 @@ def resolve_agent(*, deps: Erc8004Deps, agent_id: int) -> Agent:
         row.status, row.service_dids = "unmapped", []
         row.reason, row.detail = Reason.JUDGE_FAILED.value, f"mapping the registration raised {type(exc).__name__}"
 
-    judge_isolated(judge=lambda: _map_registration(deps=deps, agent_id=agent_id, facts=facts, row=row),
+    file_wallets: list[str] = []
+    judge_isolated(judge=lambda: _map_registration(deps=deps, agent_id=agent_id, facts=facts, row=row,
+                                                   file_wallets=file_wallets),
                    reject=failed, what=f"agent {agent_id}", passthrough=(ChainUnavailable,))  # fmt: skip
     bad = unstorable([row.token_uri, row.detail, *row.wallets, *row.service_dids])
     if bad is not None:  # e.g. NUL in the on-chain tokenURI: kept, unmapped, with the reason
         row.token_uri, row.wallets, row.service_dids, row.status = "", [], [], "unmapped"
         row.reason, row.detail = Reason.VALUE_NOT_STORABLE.value, bad
-    return Agent(facts, row, frozenset(operators))
+    return Agent(facts, row, frozenset(operators), file_wallets=frozenset(file_wallets))
 
 
-def _map_registration(*, deps: Erc8004Deps, agent_id: int, facts: AgentFacts, row: Erc8004AgentRow) -> None:
+def _map_registration(
+    *, deps: Erc8004Deps, agent_id: int, facts: AgentFacts, row: Erc8004AgentRow, file_wallets: list[str]
+) -> None:
     reg = deps.client.registries
     try:
         registration = parse_registration(deps.files.fetch(uri=facts.token_uri))
@@ -168,6 +221,7 @@ def _map_registration(*, deps: Erc8004Deps, agent_id: int, facts: AgentFacts, ro
     except MalformedInput as exc:
         row.reason, row.detail = "registration-invalid", exc.detail
         return
+    file_wallets.extend(registration.wallets)
     row.wallets = sorted({*registration.wallets, *([facts.wallet] if facts.wallet else [])})
     home = deps.files.url_for(facts.token_uri) or ""
     dids = [normalize_did(d) for d in registration.dids]
@@ -195,8 +249,9 @@ def _map_registration(*, deps: Erc8004Deps, agent_id: int, facts: AgentFacts, ro
         row.detail = "domain proof does not list this agent: " + ", ".join(refuted)
 
 
-def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> Erc8004FeedbackRow:
-    """The stored row of one ``NewFeedback`` with its verdict (see ``service.verdicts.erc8004``).
+def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent, fresh: bool = False) -> FeedbackRecord:
+    """The stored row of one ``NewFeedback`` with its verdict (see ``service.verdicts.erc8004``); ``fresh`` reads
+    the payment again rather than from the reader's cache (re-checks).
 
     Raises:
         ChainUnavailable: reading the operator status failed (the chunk is retried on the next run).
@@ -208,7 +263,7 @@ def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> E
             operator = deps.client.is_operator(owner=agent.facts.owner, spender=event.client)
             agent.approved_for_all[event.client] = operator
         self_feedback = agent.approved_for_all[event.client]
-    row = Erc8004FeedbackRow(
+    row = FeedbackRecord(
         chain_id=reg.chain_id, registry_address=reg.reputation.lower(), agent_id=str(event.agent_id),
         client=event.client, feedback_index=event.index, value=str(event.value), value_decimals=event.decimals,
         tag1=event.tag1, tag2=event.tag2, endpoint=event.endpoint, feedback_uri=event.uri,
@@ -220,7 +275,7 @@ def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> E
     if bad is not None:  # chain strings a database cannot hold (NUL): kept as a reject without them
         return failed_feedback(row, reason=Reason.VALUE_NOT_STORABLE.value, detail=bad)
     status, reason, detail = judge_isolated(
-        judge=lambda: _judge(deps=deps, event=event, agent=agent, row=row),
+        judge=lambda: _judge(deps=deps, event=event, agent=agent, row=row, fresh=fresh),
         reject=lambda exc: (FeedbackStatus.REJECTED, Reason.JUDGE_FAILED.value, f"judging raised {type(exc).__name__}"),
         what=f"feedback {event.agent_id}/{event.client}/{event.index}",
         passthrough=(ChainUnavailable,),
@@ -229,16 +284,16 @@ def verify_feedback(*, deps: Erc8004Deps, event: NewFeedback, agent: Agent) -> E
     return row
 
 
-def failed_feedback(row: Erc8004FeedbackRow, *, reason: str, detail: str) -> Erc8004FeedbackRow:
+def failed_feedback(row: FeedbackRecord, *, reason: str, detail: str) -> FeedbackRecord:
     """The reject stored in place of a feedback row: chain-sourced text dropped, only the key and place kept."""
-    return Erc8004FeedbackRow(**row.model_dump() | {  # (model_copy(update=) leaves SQLModel table rows empty)
-        "tag1": "", "tag2": "", "endpoint": "", "feedback_uri": "", "payment_network": None,
-        "payment_tx": None, "status": FeedbackStatus.REJECTED.value, "reason": reason, "detail": detail[:500],
-    })  # fmt: skip
+    return dataclasses.replace(
+        row, tag1="", tag2="", endpoint="", feedback_uri="", payment_network=None, payment_tx=None,
+        status=FeedbackStatus.REJECTED.value, reason=reason, detail=detail[:500],
+    )  # fmt: skip
 
 
 def _judge(
-    *, deps: Erc8004Deps, event: NewFeedback, agent: Agent, row: Erc8004FeedbackRow
+    *, deps: Erc8004Deps, event: NewFeedback, agent: Agent, row: FeedbackRecord, fresh: bool
 ) -> tuple[FeedbackStatus, str | None, str]:
     if not event.uri:
         return FeedbackStatus.UNVERIFIED, FeedbackReason.NO_FILE.value, ""
@@ -267,14 +322,39 @@ def _judge(
     if deps.payments is None:
         return FeedbackStatus.UNVERIFIED, FeedbackReason.PAYMENT_NETWORK_NOT_CONFIGURED.value, proof.network
     try:
-        observation = deps.payments.observe(network=proof.network, transaction=proof.tx_hash)
+        observation = deps.payments.observe(network=proof.network, transaction=proof.tx_hash, fresh=fresh)
     except CouldNotCheck as exc:
         return FeedbackStatus.UNVERIFIED, exc.reason.value, exc.detail
-    payees = set(agent.row.wallets) | ({agent.facts.wallet} if agent.facts.wallet else set())
+    payees = set(agent.file_wallets) | _wallets_then(deps=deps, agent=agent, event=event, observation=observation)
     verdict = judge_payment(proof=proof, client=event.client, payees=payees, observation=observation)
     if verdict is None:
         return FeedbackStatus.PAYMENT_VERIFIED, None, ""
     return FeedbackStatus.UNVERIFIED, verdict.value, ""
+
+
+def _wallets_then(*, deps: Erc8004Deps, agent: Agent, event: NewFeedback, observation: TxObservation) -> set[str]:
+    """The agent's on-chain wallet when the feedback was given and, when the payment is on this chain, when it was
+    paid: a wallet changed later (or cleared by a transfer) still receives the payments made to it then.
+
+    Raises:
+        ChainUnavailable: RPC failure.
+    """
+    places: set[tuple[int, int | None]] = {(event.place.block_number, event.place.log_index)}
+    if (
+        observation.mined
+        and observation.block_number is not None
+        and observation.network == f"eip155:{deps.client.registries.chain_id}"
+    ):
+        places.add((observation.block_number, None))
+    out: set[str] = set()
+    for block, log_index in places:
+        if (block, log_index) not in agent.wallet_at:
+            wallet = deps.client.wallet_at(agent_id=event.agent_id, block=block, log_index=log_index)
+            agent.wallet_at[(block, log_index)] = wallet
+        found = agent.wallet_at[(block, log_index)]
+        if found is not None:
+            out.add(found)
+    return out
 
 
 def sync_erc8004(
@@ -296,7 +376,7 @@ def sync_erc8004(
         feedback_ids = {e.agent_id for e in chunk.events if isinstance(e, NewFeedback)}
         with Session(deps.engine) as session:
             known = known_feedback(session, chain_id=reg.chain_id, registry=registry, agent_ids=feedback_ids)
-        rows: list[Erc8004FeedbackRow] = []
+        rows: list[FeedbackRecord] = []
         for event in chunk.events:
             if not isinstance(event, NewFeedback):
                 continue
@@ -319,7 +399,49 @@ def sync_erc8004(
         report.chunks += 1
         report.to_block = chunk.to_block
     report.unmapped_agents = sorted(str(a) for a, agent in agents.items() if agent.row.status != "mapped")
+    recheck_feedback(deps=deps, report=report, agents=agents)
     return report
+
+
+RECHECK_LIMIT = 1000  # open feedback re-judged per run, oldest first
+
+
+def recheck_feedback(
+    *, deps: Erc8004Deps, report: Erc8004Report, agents: dict[int, Agent] | None = None, limit: int = RECHECK_LIMIT
+) -> None:
+    """Re-judge stored feedback whose payment check was left open (pending, not found yet, node unreachable,
+    network not configured): the payment is read again (not from the cache) and the agent's wallet at the
+    feedback's block too. The new verdict replaces the stored one only when it settles the question
+    (``recheck_replaces``): a re-check never downgrades. Counts go to ``report.rechecked`` / ``report.upgraded``.
+
+    Never raises for the chain: an RPC failure ends the re-check (``report.recheck_error``), stored verdicts kept.
+    """
+    reg = deps.client.registries
+    with Session(deps.engine) as session:
+        rows = open_feedback(session, chain_id=reg.chain_id, registry=reg.reputation.lower(),
+                             reasons=RECHECKABLE_REASONS, limit=limit)  # fmt: skip
+    known = {} if agents is None else agents
+    for row in rows:
+        event = NewFeedback(
+            LogPlace(row.block_number, row.block_hash, row.tx_hash, row.log_index), int(row.agent_id), row.client,
+            row.feedback_index, int(row.value), row.value_decimals, row.tag1, row.tag2, row.endpoint,
+            row.feedback_uri, row.feedback_hash,
+        )  # fmt: skip
+        try:
+            if event.agent_id not in known:
+                known[event.agent_id] = resolve_agent(deps=deps, agent_id=event.agent_id)
+            checked = verify_feedback(deps=deps, event=event, agent=known[event.agent_id], fresh=True)
+        except ChainUnavailable as exc:
+            report.recheck_error = f"{exc.reason.value}: {exc.detail}"
+            log.warning("erc8004 re-check stopped (stored verdicts kept): %s", report.recheck_error)
+            return
+        report.rechecked += 1
+        if not recheck_replaces(old_status=row.status, old_reason=row.reason, new_status=checked.status,
+                                new_reason=checked.reason):  # fmt: skip
+            continue
+        with session_scope(deps.engine) as session:
+            if settle_feedback(session, checked=checked.row(), old_reason=row.reason):
+                report.upgraded += 1
 
 
 def _store_chunk(
@@ -327,7 +449,7 @@ def _store_chunk(
     *,
     deps: Erc8004Deps,
     chunk_events: tuple[NewFeedback | FeedbackRevoked | ResponseAppended, ...],
-    rows: list[Erc8004FeedbackRow],
+    rows: list[FeedbackRecord],
     agents: dict[int, Agent],
     report: Erc8004Report,
 ) -> None:
@@ -344,18 +466,7 @@ def _store_chunk(
 
         store_isolated(session, store=functools.partial(_save, session, agent_row.model_copy()),
                        reject=agent_failed, what=f"agent {agent_id}")  # fmt: skip
-    for row in rows:
-        stored = [row]
-
-        def feedback_failed(exc: Exception, stored: list[Erc8004FeedbackRow] = stored) -> None:
-            stored[0] = failed_feedback(stored[0], reason=Reason.JUDGE_FAILED.value,
-                                        detail=f"storing raised {type(exc).__name__}")  # fmt: skip
-            session.add(stored[0])
-            session.flush()
-
-        store_isolated(session, store=functools.partial(_add, session, row), reject=feedback_failed,
-                       what=f"feedback {row.agent_id}/{row.client}/{row.feedback_index}")  # fmt: skip
-        row = stored[0]
+    for row in _store_feedback(session, rows=rows):
         report.feedback += 1
         report.payment_verified += row.status == FeedbackStatus.PAYMENT_VERIFIED
         report.self_feedback += row.self_feedback
@@ -404,8 +515,41 @@ def _save(session: Session, row: Erc8004AgentRow) -> None:
     session.flush()
 
 
-def _add(session: Session, row: Erc8004FeedbackRow) -> None:
-    session.add(row)
+def _store_feedback(session: Session, *, rows: list[FeedbackRecord]) -> list[FeedbackRecord]:
+    """Insert a chunk's feedback: one multi-row INSERT in a savepoint; if the database refuses it (a value it cannot
+    hold, a bug), row by row, each in its own savepoint, a refused row stored as a reject. Returns what was stored.
+
+    Raises:
+        IntegrityError, OperationalError, InterfaceError: the chunk must be rolled back and retried.
+    """
+    if not rows:
+        return []
+    try:
+        with session.begin_nested():
+            session.execute(insert(Erc8004FeedbackRow), [r.values() for r in rows])
+        return rows
+    except CHUNK_FAILURES:
+        raise
+    except Exception:
+        log.warning("erc8004 sync: the chunk's feedback insert failed; storing row by row", exc_info=True)
+    stored_rows: list[FeedbackRecord] = []
+    for row in rows:
+        stored = [row]
+
+        def feedback_failed(exc: Exception, stored: list[FeedbackRecord] = stored) -> None:
+            stored[0] = failed_feedback(stored[0], reason=Reason.JUDGE_FAILED.value,
+                                        detail=f"storing raised {type(exc).__name__}")  # fmt: skip
+            session.add(stored[0].row())
+            session.flush()
+
+        store_isolated(session, store=functools.partial(_add, session, row), reject=feedback_failed,
+                       what=f"feedback {row.agent_id}/{row.client}/{row.feedback_index}")  # fmt: skip
+        stored_rows.append(stored[0])
+    return stored_rows
+
+
+def _add(session: Session, row: FeedbackRecord) -> None:
+    session.add(row.row())
     session.flush()
 
 

@@ -8,6 +8,7 @@ from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
 from service.verdicts import ReviewPolicy, ReviewVerdict, judge_review
 from service.verdicts.onchain import OnchainContext
+from service.workflows.evidence_pointer import check_evidence_pointers
 from service.workflows.verify import local_keys
 
 __all__ = ["ReviewPolicy", "evaluate_review"]  # ReviewPolicy: re-exported for the callers that build a policy
@@ -24,9 +25,10 @@ def evaluate_review(
     policy: ReviewPolicy,
     onchain: OnchainContext | None = None,
 ) -> ReviewVerdict:
-    """Verify every proof of ``review`` and bind it to the review (``service.verdicts.judge_review``). Never
+    """Verify every proof of ``review`` and bind it to the review (``service.verdicts.judge_review``), then judge its
+    ``evidence-pointer`` proofs by fetching their documents (``service.workflows.evidence_pointer``). Never
     raises for a bad proof: bad proofs get outcomes."""
-    return judge_review(
+    verdict = judge_review(
         review=review,
         attester=attester,
         review_time=review_time,
@@ -37,3 +39,5 @@ def evaluate_review(
         local_keys=local_keys(resolver),
         onchain=onchain,
     )
+    fetcher = resolver.fetcher if resolver is not None else None
+    return check_evidence_pointers(verdict=verdict, review=review, attester=attester, fetcher=fetcher, now=now)

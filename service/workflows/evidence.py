@@ -13,14 +13,17 @@ from service.verdicts.evidence import EvidenceText, controller_host, dns_evidenc
 from service.workflows.runtime import Runtime
 
 
-def keep_evidence(session: Session, *, evidence_hash: str, artifact: SignedArtifact, rt: Runtime) -> None:
-    """Store the DID document or DNS answer whose hash is ``evidence_hash`` (both come from warm caches)."""
+def keep_evidence(session: Session, *, evidence_hash: str, artifact: SignedArtifact, rt: Runtime) -> bool:
+    """Store the DID document or DNS answer whose hash is ``evidence_hash`` (both come from warm caches). Returns
+    whether a snapshot was written (False: the evidence could not be found again)."""
     try:
         found = _evidence_for(artifact, evidence_hash=evidence_hash, rt=rt)
     except OmaTrustError:
-        return  # evidence is a convenience for audits; the outcome itself is already stored
-    if found is not None:
-        keep_snapshot(session, evidence=found, now=int(rt.clock()))
+        return False  # evidence is a convenience for audits; the outcome itself is already stored
+    if found is None:
+        return False
+    keep_snapshot(session, evidence=found, now=int(rt.clock()))
+    return True
 
 
 def keep_snapshot(session: Session, *, evidence: EvidenceText, now: int) -> None:

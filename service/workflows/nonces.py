@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
@@ -53,6 +53,29 @@ class NonceBook:
                 self._entries.popitem(last=False)
 
 
+class SeenHashes:
+    """A bounded, thread-safe set of strings, oldest dropped first: the evidence snapshots (content hashes) this
+    process knows are committed in its database, so a submission citing the same DID document as the last one
+    skips re-inserting it (snapshots are never deleted; a forgotten hash only costs an INSERT … DO NOTHING)."""
+
+    def __init__(self, *, size: int = 10_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, value: object) -> bool:
+        with self._lock:
+            return value in self._entries
+
+    def add(self, values: Iterable[str]) -> None:
+        with self._lock:
+            for v in values:
+                self._entries[v] = None
+                self._entries.move_to_end(v)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 def chain_nonce_for(*, rt: Runtime, attester: str, claimed: int) -> int:
     """The attester's chain nonce to check ``claimed`` against (``attester`` lower-case): ``claimed`` itself when
     the outbox or a recent chain read says it is the next one, else a fresh ``getNonce``.
@@ -62,6 +85,16 @@ def chain_nonce_for(*, rt: Runtime, attester: str, claimed: int) -> int:
     """
     with session_scope(rt.engine) as session:
         own = next_own_nonce(session, attester=attester)
+    return chain_nonce_given(rt=rt, attester=attester, claimed=claimed, own=own)
+
+
+def chain_nonce_given(*, rt: Runtime, attester: str, claimed: int, own: int | None) -> int:
+    """:func:`chain_nonce_for` with the outbox's knowledge already read (``own``: ``next_own_nonce`` of the
+    attester, read by the caller in its own session — one database round-trip fewer per submission).
+
+    Raises:
+        ChainUnavailable: the chain had to be read and could not be.
+    """
     cached = rt.nonces.get(attester)
     if (own is not None or cached is not None) and claimed == max(own or 0, cached or 0):
         return claimed

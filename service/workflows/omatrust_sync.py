@@ -5,14 +5,25 @@ authorization tiers judge with.
 Run by ``sync_chain`` before the User Reviews of the same block range are judged, so a review whose authorization
 rests on a Key Binding or Controller Witness made earlier in that range already sees it. Its own checkpoint
 (``omatrust-attestations``) advances in the transaction that stores a chunk; re-read blocks are harmless (the UID
-is unique, revocations only ever set a time once). Undecodable attestations are stored with status ``rejected``
-and their reason; so is one whose judging or storing raised (``service.workflows.isolation``): chain data never
-aborts the run. Review responses are judged here (``service.verdicts.responses``): from an address authorized
-for the subject → ``authorized`` (shown under the review), else ``unauthorized`` (kept, not shown).
+is unique, revocations only ever set a time once).
+
+Reorg-safe like the User Review indexer (``service.workflows.sync_reorg``): each chunk records, with the checkpoint,
+the hash of its last block and of every block that held an attestation or a ``Revoked`` event. Before reading on,
+the checkpoint block's hash is compared with the chain; on a mismatch the recorded hashes are walked down to the
+fork point and, in one transaction, every attestation stored from a block above it is deleted, the revocation time
+of every stored revoked attestation is re-read from the chain (a ``Revoked`` event in an orphaned block undone,
+one in a canonical block kept), and the checkpoint moves back to the fork point; the canonical blocks are then
+indexed as usual. The store then equals a fresh sync of the canonical chain.
+
+Undecodable attestations are stored with status ``rejected`` and their reason; so is one whose judging or storing
+raised (``service.workflows.isolation``): chain data never aborts the run. Review responses are judged here
+(``service.verdicts.responses``): from an address authorized for the subject → ``authorized`` (shown under the
+review), else ``unauthorized`` (kept, not shown).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -24,6 +35,7 @@ from service.errors import ChainUnavailable
 from service.records import ANCHORED_SCHEMAS, USER_REVIEW, USER_REVIEW_RESPONSE, ReviewResponse
 from service.storable import unstorable
 from service.store.batch import advance_indexer_checkpoint
+from service.store.chains import remember_blocks, rewind_checkpoint
 from service.store.engine import session_scope
 from service.store.omatrust import (
     AUTHORIZED,
@@ -32,17 +44,22 @@ from service.store.omatrust import (
     VALID,
     StoredAttestations,
     apply_revocations,
+    delete_attestations_after,
     record_fields,
+    revoked_uids,
+    set_revocation_times,
     stored_uids,
 )
-from service.store.tables import IndexerProgressRow, OmatrustAttestationRow
+from service.store.tables import OmatrustAttestationRow
 from service.verdicts.onchain import OnchainContext, subject_key
 from service.verdicts.responses import response_authorized
+from service.workflows.fork_walk import find_fork
 from service.workflows.isolation import judge_isolated, store_isolated
 from service.workflows.runtime import Runtime
 
 CHECKPOINT = "omatrust-attestations"
 _ZERO_UID = "0x" + "00" * 32
+log = logging.getLogger("omatrust.sync")
 
 
 @dataclass
@@ -52,6 +69,9 @@ class OmatrustSyncReport:
     stored: int = 0
     rejected: int = 0
     revoked: int = 0
+    fork: int | None = None  # the highest block still canonical, when a reorg was undone
+    undone: int = 0  # attestations deleted from orphaned blocks
+    revocations_undone: int = 0  # revocation times the chain no longer has (or now has differently)
 
 
 def onchain_context(rt: Runtime, *, now: int) -> OnchainContext | None:
@@ -165,9 +185,31 @@ def _store_isolated(
         report.rejected += int(not stored or row.status == REJECTED)
 
 
-def _checkpoint(session: Session) -> int | None:
-    row = session.get(IndexerProgressRow, CHECKPOINT)
-    return row.last_block if row is not None else None
+def _checkpoint_after_reorg(rt: Runtime, client: EasClient, report: OmatrustSyncReport) -> int | None:
+    """The checkpoint to resume from, after undoing what orphaned blocks brought if the chain reorganized below it
+    (module docstring). The fork walk is every indexer's (``fork_walk.find_fork``).
+
+    Raises:
+        ChainUnavailable: RPC failure (nothing changed).
+    """
+    resume = find_fork(engine=rt.engine, name=CHECKPOINT, chain=client)
+    if resume.fork is None:
+        return resume.checkpoint
+    checkpoint, fork, fork_hash = resume.fork.checkpoint, resume.fork.block, resume.fork.block_hash
+    with Session(rt.engine) as session:
+        revoked = revoked_uids(session)
+    records = client.get_attestations(uids=revoked)  # read before the write transaction: no RPC inside it
+    times = {uid: rec.revocation_time if rec is not None else 0 for uid, rec in zip(revoked, records, strict=True)}
+    now = int(rt.clock())
+    with session_scope(rt.engine) as session:
+        report.undone = delete_attestations_after(session, block=fork)
+        report.revocations_undone = set_revocation_times(session, times=times)
+        rewind_checkpoint(session, name=CHECKPOINT, block=fork, block_hash=fork_hash, now=now)
+    report.fork = fork
+    log.warning("omatrust sync: reorg below block %d: the chain forked after block %d; deleted %d attestations "
+                "and corrected %d revocations from orphaned blocks, re-indexing from %d", checkpoint, fork,
+                report.undone, report.revocations_undone, fork + 1)  # fmt: skip
+    return fork
 
 
 def sync_omatrust(
@@ -175,6 +217,8 @@ def sync_omatrust(
 ) -> OmatrustSyncReport:
     """Index the anchored OMATrust attestations from after the stored checkpoint (minus ``rewind`` blocks) up to
     ``to_block``. Does nothing without trust anchors.
+
+    A reorg below the checkpoint is undone first (module docstring).
 
     Raises:
         ChainUnavailable: RPC failure (chunks already written stay written).
@@ -184,14 +228,14 @@ def sync_omatrust(
     if rt.anchors is None:
         return report
     kinds = _schema_kinds(rt)
-    with session_scope(rt.engine) as session:
-        checkpoint = _checkpoint(session)
+    checkpoint = _checkpoint_after_reorg(rt, client, report)
     start = 0 if checkpoint is None else max(0, checkpoint + 1 - rewind)
     report.from_block = start
     # Responses last: a response is judged against bindings/witnesses stored in the same chunk.
     order = {name: i for i, name in enumerate(ANCHORED_SCHEMAS)} | {USER_REVIEW_RESPONSE: len(ANCHORED_SCHEMAS)}
     while start <= to_block:
         end = min(to_block, start + chunk_blocks - 1)
+        end_hash = client.block_hash(number=end)  # read first: a reorg during the scan shows as a mismatch later
         scan = scan_omatrust(client=client, schema_uids=list(kinds), kinds=kinds, from_block=start, to_block=end)
         now = int(rt.clock())
         found = sorted(scan.attestations, key=lambda a: (order.get(a.kind, 0), a.block_number))
@@ -207,6 +251,9 @@ def sync_omatrust(
         # is written first so the per-attestation savepoints nest inside an open transaction.
         with session_scope(rt.engine) as session:
             advance_indexer_checkpoint(session, name=CHECKPOINT, block=end, now=now)
+            hashes = {a.block_number: a.block_hash for a in scan.attestations if a.block_hash}
+            remember_blocks(session, name=CHECKPOINT, hashes={**scan.revocation_blocks, **hashes}, last_block=end,
+                            last_hash=end_hash, chain_ref=rt.chain_ref)  # fmt: skip
             _store_isolated(session, rt=rt, found=responses, now=now, report=report)
         report.to_block = end
         start = end + 1

@@ -7,13 +7,15 @@ not live, see service.workflows.withdraw).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.chain.outbox import OutboxItem
+from service.chain.outbox import Claim, OutboxItem, plain_claim
 from service.chain.publisher import DelegatedRequest
 from service.domain import Reason
 from service.errors import MalformedInput
@@ -66,16 +68,17 @@ class SqlOutbox:
         self.chain_ref = chain_ref
         self.on_failed = on_failed  # (session, review id, now): withdraw the review in the same transaction
 
-    def _items(self, rows: list[OutboxRow], now: int) -> list[OutboxItem]:
+    def _items(self, rows: list[OutboxRow], now: int, store: Claim | None = None) -> list[OutboxItem]:
         items, broken = [], []
         for row in rows:
             try:
                 items.append(_item(row))
             except MalformedInput as exc:
                 broken.append((row.id, exc.detail))
+        sink: Claim | SqlOutbox = store if store is not None else self
         for item_id, detail in broken:
             assert item_id is not None
-            self.mark_failed(item_id=item_id, reason=Reason.ATTESTATION_DATA_INVALID, detail=detail, now=now)
+            sink.mark_failed(item_id=item_id, reason=Reason.ATTESTATION_DATA_INVALID, detail=detail, now=now)
         return items
 
     def claim_pending(self, *, limit: int, now: int) -> Sequence[OutboxItem]:
@@ -88,29 +91,59 @@ class SqlOutbox:
             rows = in_state(session, state="submitted", digits=self.digits)
         return self._items(rows, 0)
 
+    def claim(self, *, limit: int, now: int) -> AbstractContextManager[Claim]:
+        """Claim up to ``limit`` due pending items (see ``service.chain.outbox.Claim``). On PostgreSQL the rows are
+        locked ``FOR UPDATE SKIP LOCKED`` in a transaction that records the publisher's decisions and commits them
+        when the context exits, so concurrent claimers never wait for or share a row. On SQLite (one writer at a
+        time anyway) the rows are read in a short transaction and each decision is written at once, as
+        :class:`PlainClaim` does — a read transaction kept open across chain calls would fail to upgrade to a write
+        once an API request had written in between."""
+        if self.engine.dialect.name != "postgresql":
+            return plain_claim(self, limit=limit, now=now)
+        return self._locked_claim(limit=limit, now=now)
+
+    @contextmanager
+    def _locked_claim(self, *, limit: int, now: int) -> Iterator[Claim]:
+        with session_scope(self.engine) as session:
+            rows = pending_due(session, limit=limit, now=now, digits=self.digits, skip_locked=True)
+            claim = _SessionClaim(outbox=self, session=session, items=[])
+            claim.items = self._items(rows, now, store=claim)
+            yield claim
+
     def mark_submitted(self, *, item_ids: Sequence[int], tx_hash: str, submitted_block: int, now: int) -> None:
         with session_scope(self.engine) as session:
-            for row in rows_by_id(session, ids=item_ids):
-                if row.state != "pending":
-                    continue
-                row.state, row.tx_hash, row.attempts, row.updated_at = "submitted", tx_hash, row.attempts + 1, now
-                row.chain_ref = self.chain_ref
-                if row.submitted_block is None:
-                    row.submitted_block = submitted_block
-                _note(row, now, "submitted", txHash=tx_hash)
-                session.add(row)
+            self._submitted(session, item_ids=item_ids, tx_hash=tx_hash, submitted_block=submitted_block, now=now)
+
+    def _submitted(
+        self, session: Session, *, item_ids: Sequence[int], tx_hash: str, submitted_block: int, now: int
+    ) -> None:
+        for row in rows_by_id(session, ids=item_ids):
+            if row.state != "pending":
+                continue
+            row.state, row.tx_hash, row.attempts, row.updated_at = "submitted", tx_hash, row.attempts + 1, now
+            row.chain_ref = self.chain_ref
+            if row.submitted_block is None:
+                row.submitted_block = submitted_block
+            _note(row, now, "submitted", txHash=tx_hash)
+            session.add(row)
 
     def mark_landed(
         self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
     ) -> None:
         with session_scope(self.engine) as session:
-            for row in rows_by_id(session, ids=[item_id]):
-                if row.state != "submitted" or (row.uid, row.block_hash) == (uid.lower(), block_hash):
-                    continue
-                row.uid, row.tx_hash, row.block_number, row.block_hash = uid.lower(), tx_hash, block_number, block_hash
-                row.updated_at = now
-                _note(row, now, "landed", txHash=tx_hash, uid=uid.lower(), block=block_number)
-                session.add(row)
+            self._landed(session, item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number,
+                         block_hash=block_hash, now=now)  # fmt: skip
+
+    def _landed(
+        self, session: Session, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
+        for row in rows_by_id(session, ids=[item_id]):
+            if row.state != "submitted" or (row.uid, row.block_hash) == (uid.lower(), block_hash):
+                continue
+            row.uid, row.tx_hash, row.block_number, row.block_hash = uid.lower(), tx_hash, block_number, block_hash
+            row.updated_at = now
+            _note(row, now, "landed", txHash=tx_hash, uid=uid.lower(), block=block_number)
+            session.add(row)
 
     def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
         with session_scope(self.engine) as session:
@@ -140,30 +173,40 @@ class SqlOutbox:
         self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
     ) -> None:
         with session_scope(self.engine) as session:
-            for row in rows_by_id(session, ids=[item_id]):
-                if row.state == "confirmed":
-                    continue
-                row.state, row.uid, row.tx_hash, row.block_number = "confirmed", uid.lower(), tx_hash, block_number
-                row.updated_at, row.last_error, row.block_hash = now, None, block_hash
-                row.chain_ref = self.chain_ref
-                _note(row, now, "confirmed", txHash=tx_hash, uid=uid.lower(), block=block_number)
-                session.add(row)
-                set_review_uid(session, review_id=row.review_id, uid=uid.lower())
-                review = session.get(ReviewRow, row.review_id)
-                if review is not None:
-                    review.chain_ref, review.attestation_block = self.chain_ref, block_number
-                    session.add(review)
+            self._confirmed(session, item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number, now=now,
+                            block_hash=block_hash)  # fmt: skip
+
+    def _confirmed(
+        self, session: Session, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int,
+        block_hash: str | None,
+    ) -> None:  # fmt: skip
+        for row in rows_by_id(session, ids=[item_id]):
+            if row.state == "confirmed":
+                continue
+            row.state, row.uid, row.tx_hash, row.block_number = "confirmed", uid.lower(), tx_hash, block_number
+            row.updated_at, row.last_error, row.block_hash = now, None, block_hash
+            row.chain_ref = self.chain_ref
+            _note(row, now, "confirmed", txHash=tx_hash, uid=uid.lower(), block=block_number)
+            session.add(row)
+            set_review_uid(session, review_id=row.review_id, uid=uid.lower())
+            review = session.get(ReviewRow, row.review_id)
+            if review is not None:
+                review.chain_ref, review.attestation_block = self.chain_ref, block_number
+                session.add(review)
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
         with session_scope(self.engine) as session:
-            for row in rows_by_id(session, ids=[item_id]):
-                if row.state in TERMINAL:
-                    continue
-                row.state, row.last_error, row.updated_at = "failed", f"{reason.value}: {detail}"[:1000], now
-                _note(row, now, "failed", detail=f"{reason.value}: {detail}"[:300])
-                session.add(row)
-                if self.on_failed is not None:
-                    self.on_failed(session, row.review_id, now)
+            self._failed(session, item_id=item_id, reason=reason, detail=detail, now=now)
+
+    def _failed(self, session: Session, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
+        for row in rows_by_id(session, ids=[item_id]):
+            if row.state in TERMINAL:
+                continue
+            row.state, row.last_error, row.updated_at = "failed", f"{reason.value}: {detail}"[:1000], now
+            _note(row, now, "failed", detail=f"{reason.value}: {detail}"[:300])
+            session.add(row)
+            if self.on_failed is not None:
+                self.on_failed(session, row.review_id, now)
 
     def release(self, *, item_ids: Sequence[int], retry_at: int, detail: str, now: int) -> None:
         with session_scope(self.engine) as session:
@@ -174,3 +217,31 @@ class SqlOutbox:
                 row.state, row.tx_hash, row.next_attempt_at = "pending", None, retry_at
                 row.last_error, row.updated_at = detail[:1000], now
                 session.add(row)
+
+
+@dataclass
+class _SessionClaim:
+    """A locked claim (PostgreSQL): the decisions are written in the claiming transaction, committed together."""
+
+    outbox: SqlOutbox
+    session: Session
+    items: Sequence[OutboxItem]
+
+    def mark_submitted(self, *, item_ids: Sequence[int], tx_hash: str, submitted_block: int, now: int) -> None:
+        self.outbox._submitted(self.session, item_ids=item_ids, tx_hash=tx_hash, submitted_block=submitted_block,
+                               now=now)  # fmt: skip
+
+    def mark_landed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, block_hash: str, now: int
+    ) -> None:
+        self.outbox._landed(self.session, item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number,
+                            block_hash=block_hash, now=now)  # fmt: skip
+
+    def mark_confirmed(
+        self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
+    ) -> None:
+        self.outbox._confirmed(self.session, item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number,
+                               now=now, block_hash=block_hash)  # fmt: skip
+
+    def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
+        self.outbox._failed(self.session, item_id=item_id, reason=reason, detail=detail, now=now)

@@ -8,18 +8,30 @@ for the service; without one, the address paid must itself be authorized for the
 did:web document, DNS ``_controllers``) and the amount is recorded as observed.
 
 ``indeterminate`` (network not configured, RPC down, a look-up failed) never refuses and never downgrades.
+
+Latency: ``start_chain_reads`` starts the reads a review's receipts and ``tx-interaction`` proofs will need before
+its proofs are checked (submission calls it right after the delegated signature), so the round trip overlaps the
+signature checks and did:web resolution; the check then waits for that read (``PaymentReader.prefetch``). The
+payee decision (is this address authorized for the service?) is remembered with the look-up answers it was made
+on (``PayeeMemo``): a repeat costs the identity caches' own look-ups, never a decision, and never outlives them.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from service.domain import (
     ArtifactKind,
+    ControllerRecord,
+    DidDocument,
     OfferPayload,
     PaymentCheck,
     PaymentStatus,
@@ -27,27 +39,191 @@ from service.domain import (
     Reason,
     ReceiptPayload,
     Review,
+    SignedArtifact,
+    VerificationKey,
 )
-from service.errors import CheckFailed, CouldNotCheck, MalformedInput
+from service.errors import CheckFailed, CouldNotCheck, MalformedInput, OmaTrustError
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
 from service.payments.reader import PaymentReader
+from service.proofs import parse_artifact
 from service.verdicts import OFFER_TRUST_TIERS, ProofEvaluation, ReviewVerdict
 from service.verdicts.payment import (
+    PayeeCheck,
     PaymentTerms,
     evidence_with_payment,
     judge_payment,
     payee_check,
     payment_method,
     refusal,
-    service_address_check,
+    service_probe,
     transfers,
     unchecked,
 )
-from service.verdicts.registry import CHAIN_PROOFS, stronger_evidence
+from service.verdicts.registry import CHAIN_PROOFS
+from service.verdicts.review import with_chain_proofs
+from service.verdicts.sources import ControllerSource, DocumentSource
 from service.verdicts.tx_interaction import judge_tx_interaction, parse_tx_proof
 
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+MAX_PREFETCH = 4  # reads started ahead per review (a review may carry more proofs; the rest are read in line)
+
+
+def start_chain_reads(*, review: Review, payments: PaymentReader | None) -> int:
+    """Start, in the background, the chain reads the payment and ``tx-interaction`` checks of ``review`` will make
+    (receipts naming a ``transaction``; ``tx-interaction`` proofs), so they overlap the proofs' signature checks.
+    Only the network and transaction are taken from the proofs here — nothing is judged, and a proof that turns
+    out invalid only costs a cached read. Returns how many reads were asked for. Never raises."""
+    if payments is None:
+        return 0
+    wanted: list[tuple[str, str]] = []
+    for raw in review.proofs:
+        if len(wanted) >= MAX_PREFETCH:
+            break
+        target = _chain_read_of(raw)
+        if target is not None and target not in wanted:
+            wanted.append(target)
+    for network, transaction in wanted:
+        payments.prefetch(network=network, transaction=transaction)
+    return len(wanted)
+
+
+def _chain_read_of(raw: str) -> tuple[str, str] | None:
+    try:
+        data: Any = json.loads(raw)
+        if isinstance(data, dict) and data.get("proofType") == CHAIN_PROOFS["tx-interaction"].proof_type:
+            return parse_tx_proof(raw)
+        artifact = parse_artifact(data=data)
+    except (OmaTrustError, ValueError, TypeError):
+        return None
+    receipt = artifact.payload
+    if (
+        artifact.kind is ArtifactKind.RECEIPT
+        and isinstance(receipt, ReceiptPayload)
+        and _TX_HASH.match(receipt.transaction or "")
+    ):
+        return receipt.network, receipt.transaction
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _authority(url: str) -> str:
+    return urlsplit(url).netloc.lower()  # host[:port]: all the payee decision reads of the resource URL
+
+
+@dataclass(slots=True)
+class _Answers:
+    """Look-up answers a decision was made on, recorded as the sources give them. ``known``: answers (or failures)
+    already obtained for this decision, given again instead of asking twice."""
+
+    documents: DocumentSource | None
+    controllers: ControllerSource | None
+    known: dict[tuple[str, str], object] = field(default_factory=dict)
+    seen: list[tuple[str, str, object]] = field(default_factory=list)  # ("did"|"dns", argument, answer)
+    clean: bool = True  # False: a look-up raised or a key was resolved — the decision is not remembered
+
+    def _ask(self, what: str, argument: str) -> Any:
+        if (what, argument) in self.known:
+            answer = self.known[(what, argument)]
+        else:
+            try:
+                answer = self._source_answer(what, argument)
+            except OmaTrustError as exc:
+                answer = exc
+        if isinstance(answer, BaseException):
+            self.clean = False
+            raise answer
+        self.seen.append((what, argument, answer))
+        return answer
+
+    def _source_answer(self, what: str, argument: str) -> object:
+        if what == "did":
+            assert self.documents is not None
+            return self.documents.resolve_document(did=argument)
+        assert self.controllers is not None
+        return self.controllers.lookup(domain=argument)
+
+    def resolve_document(self, *, did: str) -> DidDocument:
+        answer: DidDocument = self._ask("did", did)
+        return answer
+
+    def resolve_key(self, *, kid: str) -> tuple[VerificationKey, DidDocument]:
+        assert self.documents is not None
+        self.clean = False
+        return self.documents.resolve_key(kid=kid)
+
+    def lookup(self, *, domain: str) -> ControllerRecord | None:
+        answer: ControllerRecord | None = self._ask("dns", domain)
+        return answer
+
+    def replay(self, documents: DocumentSource | None, controllers: ControllerSource | None) -> _Answers | None:
+        """None when the sources still give the very answers recorded (the identity caches have not moved on);
+        else a fresh recorder for deciding again, holding the answers just obtained (nothing is asked twice)."""
+        fresh = _Answers(documents, controllers)
+        if documents is not self.documents or controllers is not self.controllers:
+            return fresh
+        for what, argument, answer in self.seen:
+            try:
+                now = fresh._source_answer(what, argument)
+            except OmaTrustError as exc:
+                fresh.known[(what, argument)] = exc
+                return fresh
+            fresh.known[(what, argument)] = now
+            if now is not answer and now != answer:
+                return fresh
+        return None
+
+
+class PayeeMemo:
+    """Payee decisions by (service host[:port], address), each with the look-up answers it was made on.
+
+    A decision is a pure function of those answers (the did:web document, the DNS ``_controllers`` record), so a
+    repeat is served only while the same sources still give the same answers: the memo asks them again (their
+    own caches answer) and compares. A did.json or DNS record re-fetched after the identity cache TTL is a new
+    answer and the decision is made again — a memo entry never outlives the identity cache entries it was made on.
+    Decisions whose look-ups failed are not remembered. Thread-safe; bounded (oldest first out)."""
+
+    def __init__(self, *, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], tuple[_Answers, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(
+        self, *, artifact: SignedArtifact, documents: DocumentSource | None, controllers: ControllerSource | None
+    ) -> PayeeCheck:
+        """``payee_check`` with memory: ``address → bool``. Raises CouldNotCheck as ``payee_check`` does."""
+        authority = _authority(artifact.payload.resource_url)
+
+        def is_payee(address: str) -> bool:
+            key = (authority, address.lower())
+            with self._lock:
+                hit = self._entries.get(key)
+            if hit is None:
+                answers = _Answers(documents, controllers)
+            else:
+                again = hit[0].replay(documents, controllers)
+                if again is None:
+                    return hit[1]
+                answers = again
+            decide = payee_check(artifact=artifact, documents=answers if documents is not None else None,
+                                 controllers=answers if controllers is not None else None)  # fmt: skip
+            decision = decide(address)
+            if answers.clean:
+                with self._lock:
+                    self._entries[key] = (answers, decision)
+                    self._entries.move_to_end(key)
+                    while len(self._entries) > self.max_entries:
+                        self._entries.popitem(last=False)
+            return decision
+
+        return is_payee
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+PAYEES = PayeeMemo()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,7 +277,7 @@ def check_receipt_payment(
         observation = payments.observe(network=receipt.network, transaction=receipt.transaction, fresh=fresh)
     except CouldNotCheck as exc:
         return unchecked(receipt=receipt, reason=exc.reason, detail=exc.detail, now=now)
-    is_payee = payee_check(artifact=proof.artifact, documents=resolver, controllers=controllers)
+    is_payee = PAYEES.check(artifact=proof.artifact, documents=resolver, controllers=controllers)
     candidates: list[PaymentTerms | None] = [*offer_terms(proofs, receipt=receipt)] or [None]
     first: PaymentCheck | None = None
     for terms in candidates:
@@ -201,7 +377,7 @@ def describe_payment(*, payments: PaymentReader | None, network: str, transactio
         PaymentTransfer(asset=t.asset, payer=t.sender, pay_to=t.recipient, amount=str(t.value),
                         method=payment_method(seen.logs, transfer=t))
         for t in transfers(seen.logs)
-    )
+    )  # fmt: skip
     return PaymentFacts(network=network, transaction=transaction.lower(), status=status,
                         block_number=seen.block_number, confirmations=seen.confirmations, transfers=moved)  # fmt: skip
 
@@ -220,31 +396,21 @@ def check_tx_interactions(
     """The verdict with every ``tx-interaction`` proof checked on its chain (the artifact pipeline left it
     ``unsupported``) and the evidence class raised to ``tx-interaction`` when one verified and nothing stronger
     backs the review. Never raises: malformed → invalid, look-up failures → indeterminate."""
-    spec = CHAIN_PROOFS["tx-interaction"]
-    changed = False
-    proofs = list(verdict.proofs)
-    for i, p in enumerate(proofs):
-        if p.proof_type != spec.proof_type or p.position >= len(review.proofs):
-            continue
-        status, reason, detail = _tx_verdict(review=review, raw=review.proofs[p.position], attester=attester,
-                                             payments=payments, resolver=resolver, controllers=controllers,
-                                             fresh=fresh)  # fmt: skip
-        outcome = replace(p.outcome, status=status, reason=reason, detail=detail, checked_at=now,
-                          signature_valid=status is ProofStatus.VERIFIED)  # fmt: skip
-        proofs[i] = replace(p, outcome=outcome, bound=status is ProofStatus.VERIFIED)
-        changed = True
-    if not changed:
-        return verdict
-    evidence = verdict.evidence
-    if any(p.proof_type == spec.proof_type and p.outcome.status is ProofStatus.VERIFIED for p in proofs):
-        evidence = stronger_evidence(evidence, spec.verified_evidence)
-    return replace(verdict, proofs=tuple(proofs), evidence=evidence)
+    return with_chain_proofs(
+        verdict=verdict, review=review, spec=CHAIN_PROOFS["tx-interaction"], now=now, marks_signature=True,
+        judge=lambda raw: tx_interaction_verdict(subject=review.subject, raw=raw, attester=attester,
+                                                 payments=payments, resolver=resolver, controllers=controllers,
+                                                 fresh=fresh),
+    )  # fmt: skip
 
 
-def _tx_verdict(
-    *, review: Review, raw: str, attester: str, payments: PaymentReader | None, resolver: DidResolver | None,
-    controllers: ControllerResolver | None, fresh: bool,
+def tx_interaction_verdict(
+    *, subject: str, raw: str, attester: str, payments: PaymentReader | None, resolver: DidResolver | None,
+    controllers: ControllerResolver | None, fresh: bool = False,
 ) -> tuple[ProofStatus, Reason | None, str]:  # fmt: skip
+    """(status, reason, detail) of one ``tx-interaction`` proof (raw wrapper JSON) of a review of ``subject`` by
+    ``attester``, read on its chain (``fresh``: not from the cache — re-verification). Never raises: malformed →
+    invalid; network not configured, RPC down, a look-up failed, not yet confirmed → indeterminate."""
     try:
         network, tx = parse_tx_proof(raw)
     except MalformedInput as exc:
@@ -257,12 +423,12 @@ def _tx_verdict(
         return ProofStatus.INDETERMINATE, exc.reason, exc.detail
 
     def is_subject_address(address: str) -> bool:
-        if not review.subject.startswith("did:web:"):
+        if not subject.startswith("did:web:"):
             return False
-        check = service_address_check(service_did=review.subject, documents=resolver, controllers=controllers)
+        check = PAYEES.check(artifact=service_probe(subject), documents=resolver, controllers=controllers)
         return check(address)
 
-    return judge_tx_interaction(observation=observation, attester=attester, subject=review.subject,
+    return judge_tx_interaction(observation=observation, attester=attester, subject=subject,
                                 is_subject_address=is_subject_address,
                                 min_confirmations=payments.min_confirmations)  # fmt: skip
 

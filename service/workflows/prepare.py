@@ -23,6 +23,7 @@ from service.store.engine import session_scope
 from service.store.reviews import live_review_for, receipt_holder
 from service.verdicts import ReviewVerdict, spec_for, validate_review
 from service.verdicts.registry import CHAIN_PROOFS
+from service.workflows.payment_check import start_chain_reads
 from service.workflows.runtime import Runtime
 from service.workflows.submit import Prepared, check_chain_evidence, check_proofs, normalize_address, prepare_review
 
@@ -114,6 +115,7 @@ def prepare_checked(
     check_deadline(deadline=deadline, now=now)
     if not allow_unsupported:
         refuse_unsupported(review=review)
+    start_chain_reads(review=review, payments=rt.payments)  # the payment reads overlap the proof checks
     verdict = check_proofs(rt=rt, attester=attester, review=review, now=now)
     refuse_replay(rt=rt, attester=attester, subject=review.subject, verdict=verdict)
     verdict, _ = check_chain_evidence(rt=rt, attester=attester, review=review, verdict=verdict, now=now)

@@ -9,22 +9,24 @@ import json
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from service.errors import BadCursor, StaleAggregate
 from service.scoring import (
     ScoringParams,
     SubjectAggregate,
     TrustScore,
+    aggregate_merge,
     aggregate_reviews,
     global_prior_mean,
     score_from_aggregate,
 )
 from service.storable import text_refusal
 from service.store.engine import session_scope
-from service.store.scoring_queries import aggregate_states, iter_aggregate_states, iter_reviews_by_subject
-from service.workflows.aggregates import GLOBAL_KEY, aggregate_from_state
-from service.workflows.reputation import AggregateSource, ScoreContext, exact_global, scored_fact, stored_prior
+from service.store.scoring_queries import iter_aggregate_states, iter_reviews_by_subject
+from service.workflows.aggregates import GLOBAL_KEY, aggregate_from_state, aggregate_to_state, global_aggregate
+from service.workflows.erc8004_reputation import score_stream
+from service.workflows.reputation import AggregateSource, ScoreContext, exact_global, scored_fact
 
 RankSort = Literal["lower90", "score", "reviews"]
 RANK_SORTS: tuple[RankSort, ...] = ("lower90", "score", "reviews")
@@ -66,9 +68,10 @@ class _Snapshot:
 
 
 class RankingCache:
-    """Scores of every subject for the ranking, rebuilt when any review was written (the global aggregate row
-    changed) or after ``max_age`` seconds (decay moves scores slowly). A rebuild is O(subjects): it scores each
-    aggregate without candidates. One rebuild at a time; others wait for it."""
+    """Scores of every subject for the ranking, rebuilt when any review was written (the folded global aggregate
+    changed: within ``aggregates.GLOBAL_FOLD_MAX_AGE`` for other processes' writes) or after ``max_age`` seconds
+    (decay moves scores slowly). A rebuild is O(subjects): it scores each aggregate without candidates.
+    One rebuild at a time; others wait for it."""
 
     def __init__(self, *, max_age: float = 60.0) -> None:
         self.max_age = max_age
@@ -76,33 +79,43 @@ class RankingCache:
         self._snapshot: _Snapshot | None = None
 
     def snapshot(self, *, rt: ScoreContext, params: ScoringParams) -> _Snapshot:
-        with session_scope(rt.engine) as session:
-            state = aggregate_states(session, keys=[GLOBAL_KEY]).get(GLOBAL_KEY)
-        key = params.version + json.dumps(state.state if state else {}, sort_keys=True)
+        try:  # the folded global aggregate changes with every review written (aggregates.global_aggregate)
+            folded = aggregate_to_state(global_aggregate(engine=rt.engine, params=params))
+        except StaleAggregate:
+            folded = {"stale": True}
+        key = params.version + json.dumps(folded, sort_keys=True)
         with self._lock:
             snap = self._snapshot
             if snap is None or snap.key != key or rt.clock() - snap.built_at > self.max_age:
-                snap = _build_snapshot(rt=rt, params=params, key=key, global_state=state.state if state else None)
+                snap = _build_snapshot(rt=rt, params=params, key=key)
                 self._snapshot = snap
             return snap
 
 
-def _build_snapshot(
-    *, rt: ScoreContext, params: ScoringParams, key: str, global_state: dict[str, Any] | None
-) -> _Snapshot:
+def _build_snapshot(*, rt: ScoreContext, params: ScoringParams, key: str) -> _Snapshot:
     now = int(rt.clock())
     try:
-        prior = stored_prior(global_state, params)
         with session_scope(rt.engine) as session:
             aggs = [(row.key, aggregate_from_state(row.state, params=params))
                     for row in iter_aggregate_states(session, exclude=(GLOBAL_KEY,))]  # fmt: skip
+        # μ₀ from exactly the aggregates ranked (the global aggregate is their merge)
+        prior = global_prior_mean(agg=aggregate_merge(aggregates=[a for _, a in aggs], params=params), params=params)
         source: AggregateSource = "stored"
     except StaleAggregate:
         rt.aggregates_stale()
         prior, aggs = _exact_aggregates(rt=rt, params=params)
         source = "recomputed"
     scores = [
-        RankedService(did=subject, score=score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior))
+        RankedService(
+            did=subject,
+            score=score_from_aggregate(
+                agg=agg,
+                params=params,
+                now=now,
+                prior_mean=prior,
+                erc8004=score_stream(engine=rt.engine, did=subject, params=params),  # () without a read while off
+            ),
+        )
         for subject, agg in aggs
         if agg.live_count() > 0
     ]

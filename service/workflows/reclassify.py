@@ -17,13 +17,7 @@ from service.errors import StaleAggregate
 from service.scoring import DEFAULT_PARAMS, Evidence, ScoringParams, aggregate_add, aggregate_remove
 from service.store.aggregates import load_for_update, save
 from service.store.tables import ReviewRow
-from service.workflows.aggregates import (
-    aggregate_from_state,
-    aggregate_to_state,
-    load_global_for_update,
-    save_global,
-    scored,
-)
+from service.workflows.aggregates import aggregate_from_state, aggregate_to_state, aggregates_changed, scored
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +35,18 @@ def reclassify(
     inconsistent: list[str] = []
     if not by_subject:
         return inconsistent
-    # The global row is locked first, as apply_review_change does: one lock order for every writer.
-    glob = load_global_for_update(session, now=now, params=params)  # None: stale, rebuilt from the reviews later
-    for subject, items in sorted(by_subject.items()):
+    for subject, items in sorted(by_subject.items()):  # sorted: the write path's lock order
         stored = load_for_update(session, subject_normalized=subject)
         try:
-            agg = aggregate_from_state(stored.state if stored else {}, params=params)
-            moved = glob
+            agg = stored_agg = aggregate_from_state(stored.state if stored else {}, params=params)
             for row, evidence in items:
                 before = scored(row)
                 after = dataclasses.replace(before, evidence=Evidence(evidence))
                 agg = aggregate_add(agg=aggregate_remove(agg=agg, review=before), review=after)
-                if moved is not None:
-                    moved = aggregate_add(agg=aggregate_remove(agg=moved, review=before), review=after)
         except (StaleAggregate, ValueError) as exc:
             log.warning("aggregate of %s not updated: %s", subject, exc)
             inconsistent.append(subject)
             continue
-        glob = moved
         save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
-    if glob is not None:
-        save_global(session, agg=glob, now=now)
+        aggregates_changed(session, before=stored_agg, after=agg, params=params)
     return inconsistent

@@ -1,8 +1,9 @@
 """Trust score of a service DID: O(1) reads from the maintained aggregates, or an exact O(n) explain.
 
-Read cost of :func:`reputation` does not depend on the number of reviews: one query for the subject's and the
-global aggregate rows, one UNION ALL query for at most 20 × ``candidates_per_bucket`` recent reviews (the
-candidates for "top movers" and the top reviewer share). ``explain=True`` reads every review of the subject.
+Read cost of :func:`reputation` does not depend on the number of reviews: one query for the subject's aggregate
+row (the global prior comes from the per-process fold of ``aggregates.global_aggregate``), one UNION ALL query
+for at most 20 × ``candidates_per_bucket`` recent reviews (the candidates for "top movers" and the top reviewer
+share). The prior is O(subjects) once per fold, not per read. ``explain=True`` reads every review of the subject.
 
 Stale aggregates (stored under other scoring units, e.g. after a half-life change) are never an error: the score
 is then computed exactly from the reviews (``Reputation.aggregates == "recomputed"``) and the context's
@@ -15,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -47,7 +48,8 @@ from service.store.scoring_queries import (
     iter_reviews_by_subject,
     subject_reviews,
 )
-from service.workflows.aggregates import GLOBAL_KEY, aggregate_from_state
+from service.workflows.aggregates import aggregate_from_state, global_aggregate
+from service.workflows.erc8004_reputation import score_stream
 
 RATINGS = (1, 2, 3, 4, 5)
 # Aggregate row and candidates are read by two statements; a write landing between them makes the candidate
@@ -145,9 +147,10 @@ def stored_candidates(
     return [scored_fact(f) for f in facts] if _candidates_match(facts, wanted) else None
 
 
-def stored_prior(state: dict[str, Any] | None, params: ScoringParams) -> float:
-    """μ₀ from the stored global aggregate. Raises StaleAggregate (other scoring units)."""
-    return global_prior_mean(agg=aggregate_from_state(state or {}, params=params), params=params)
+def folded_prior(*, rt: ScoreContext, params: ScoringParams) -> float:
+    """μ₀ from the global aggregate folded from the stored subject aggregates (``aggregates.global_aggregate``:
+    at most ``GLOBAL_FOLD_MAX_AGE`` seconds old). Raises StaleAggregate (a row in other scoring units)."""
+    return global_prior_mean(agg=global_aggregate(engine=rt.engine, params=params), params=params)
 
 
 def exact_global(session: Session, *, params: ScoringParams) -> SubjectAggregate:
@@ -160,10 +163,9 @@ def exact_global(session: Session, *, params: ScoringParams) -> SubjectAggregate
 
 
 def _prior(session: Session, *, rt: ScoreContext, params: ScoringParams) -> tuple[float, bool]:
-    """(μ₀, whether it had to be computed exactly because the stored global aggregate is stale)."""
-    state = aggregate_states(session, keys=[GLOBAL_KEY]).get(GLOBAL_KEY)
+    """(μ₀, whether it had to be computed exactly because a stored aggregate is stale)."""
     try:
-        return stored_prior(state.state if state else None, params), False
+        return folded_prior(rt=rt, params=params), False
     except StaleAggregate:
         rt.aggregates_stale()
         return global_prior_mean(agg=exact_global(session, params=params), params=params), True
@@ -185,31 +187,39 @@ def reputation(
     params = params or rt.params
     subject = normalize_did(did)
     now = int(rt.clock())
+    stream = score_stream(engine=rt.engine, did=subject, params=params)  # ERC-8004: () unless its weight is > 0
     if explain:
-        return _exact(rt=rt, subject=subject, now=now, params=params, explain=True)
+        return _exact(rt=rt, subject=subject, now=now, params=params, explain=True, erc8004=stream)
     agg = empty_aggregate(params=params)
-    prior = params.prior_mean_fallback
+    try:
+        prior = folded_prior(rt=rt, params=params)
+    except StaleAggregate:
+        rt.aggregates_stale()
+        return _exact(rt=rt, subject=subject, now=now, params=params, explain=False, erc8004=stream)
     for _ in range(_READ_ATTEMPTS):
         with session_scope(rt.engine) as session:
             begin_snapshot(session)
-            states = aggregate_states(session, keys=[subject, GLOBAL_KEY])
+            states = aggregate_states(session, keys=[subject])
             try:
                 agg = aggregate_from_state(states[subject].state if subject in states else {}, params=params)
-                prior = stored_prior(states[GLOBAL_KEY].state if GLOBAL_KEY in states else None, params)
             except StaleAggregate:
                 rt.aggregates_stale()
                 break
             candidates = stored_candidates(session, subject=subject, agg=agg, params=params)
         if candidates is not None:
-            score = score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior, candidates=candidates)
+            score = score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior, candidates=candidates,
+                                         erc8004=stream)  # fmt: skip
             return Reputation(did=subject, score=score)
     else:
         # Not reached with a snapshot read; kept for databases without one. The aggregate alone is still exact.
-        return Reputation(did=subject, score=score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior))
-    return _exact(rt=rt, subject=subject, now=now, params=params, explain=False)
+        return Reputation(did=subject, score=score_from_aggregate(agg=agg, params=params, now=now, prior_mean=prior,
+                                                                  erc8004=stream))  # fmt: skip
+    return _exact(rt=rt, subject=subject, now=now, params=params, explain=False, erc8004=stream)
 
 
-def _exact(*, rt: ScoreContext, subject: str, now: int, params: ScoringParams, explain: bool) -> Reputation:
+def _exact(
+    *, rt: ScoreContext, subject: str, now: int, params: ScoringParams, explain: bool, erc8004: Sequence[float] = ()
+) -> Reputation:
     """The score from every review of the subject (O(n)); with ``explain`` each review's contribution too."""
     with session_scope(rt.engine) as session:
         begin_snapshot(session)
@@ -217,6 +227,8 @@ def _exact(*, rt: ScoreContext, subject: str, now: int, params: ScoringParams, e
         reviews = [scored_fact(f) for f in subject_reviews(session, subject_normalized=subject)]
     # Without explain this is only reached when a stored aggregate was stale.
     stale = prior_recomputed or not explain
-    score = score_reviews(reviews=reviews, params=params, now=now, prior_mean=prior)
-    parts = explain_reviews(reviews=reviews, params=params, now=now, prior_mean=prior) if explain else None
+    score = score_reviews(reviews=reviews, params=params, now=now, prior_mean=prior, erc8004=erc8004)
+    parts = None
+    if explain:
+        parts = explain_reviews(reviews=reviews, params=params, now=now, prior_mean=prior, erc8004=erc8004)
     return Reputation(did=subject, score=score, contributions=parts, aggregates="recomputed" if stale else "stored")

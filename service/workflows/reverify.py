@@ -53,7 +53,7 @@ from service.store.batch import (
     get_run,
     history_of_run,
     latest_unfinished_run,
-    proofs_of,
+    proofs_of_reviews,
     review_page,
     run_checkpoint,
     save_run_progress,
@@ -67,7 +67,17 @@ from service.workflows.partition import Partition
 from service.workflows.payment_recheck import recheck_payments
 from service.workflows.reverify_judge import Task, TaskResult, judge_task
 from service.workflows.reverify_memo import INDETERMINATE, DnsEvidence, DocEvidence, Evidence, Failure
-from service.workflows.reverify_report import Progress, ReverifyReport, change_json, tallies, transitions_from
+from service.workflows.reverify_report import (
+    DETAIL_LIMIT,
+    Progress,
+    ReverifyReport,
+    attempt_json,
+    change_json,
+    history_json,
+    review_change_json,
+    tallies,
+    transitions_from,
+)
 from service.workflows.reverify_write import write_chunk_rows
 
 LATEST = "latest"  # ``ReverifyOptions.resume``: the latest unfinished run with the same selection
@@ -89,6 +99,7 @@ class ReverifyOptions:
     workers: int | None = None  # verification processes; None = one per core; 0 = in this process
     lookup_threads: int = 16
     inflight_chunks: int = 2
+    report_limit: int = DETAIL_LIMIT  # entries kept per list of the report; the rest are counted (see reverify_report)
 
     def selection_key(self) -> dict[str, Any]:
         """The selection as stored with a run (and compared when resuming)."""
@@ -249,16 +260,13 @@ class _Run:
                 selection=selection_key,
                 total=total,
             )
+            report.limit_details(options.report_limit)
             after: ReviewKey | None = None
             if run is not None:
                 after = run_checkpoint(run)
                 report.earlier_reviews = int(run.reviews_checked)
                 report.transitions.update(transitions_from(run.tallies))
-                report.earlier_changes = [
-                    {"reviewId": h.review_id, "proofId": h.proof_id, "before": {"status": h.before_status,
-                     "reason": h.before_reason}, "after": {"status": h.after_status, "reason": h.after_reason}}
-                    for h in history_of_run(session, run_id=run.run_id)
-                ]  # fmt: skip
+                report.earlier_changes.add(history_of_run(session, run_id=run.run_id), history_json)
         if run is None and not options.dry_run:
             with session_scope(self.engine) as session:
                 create_run(session, run_id=report.run_id, selection=selection_key, now=self.now)
@@ -298,11 +306,7 @@ class _Run:
                 batch = subjects[index : index + SUBJECTS_PER_QUERY]
             with Session(self.engine) as session:
                 reviews = review_page(session, selection=selection, after=after, limit=limit, subjects=batch)
-                proofs = (
-                    proofs_of(session, selection=selection, first=reviews[0].key, last=reviews[-1].key, subjects=batch)
-                    if reviews
-                    else {}
-                )
+                proofs = proofs_of_reviews(session, review_ids=[r.id for r in reviews])
                 wanted = {p.evidence_hash for ps in proofs.values() for p in ps if p.evidence_hash}
                 wanted -= self.snapshots.keys() | self.missing_snapshots
                 found = snapshots_by_hash(session, hashes=wanted)
@@ -406,18 +410,10 @@ class _Run:
                     self.on_chunk(review_ids)
         elif self.on_chunk is not None:
             self.on_chunk(review_ids)
-        # Only once committed do these count as done.
-        report.proof_changes.extend(change_json(c) for c in proof_changes)
-        report.attempts.extend(
-            {"reviewId": a.review_id, "proofId": a.proof_id, "keptStatus": a.kept_status, "reason": a.reason,
-             "detail": a.detail}
-            for a in attempts
-        )  # fmt: skip
-        report.review_changes.extend(
-            {"reviewId": c.review_id, "before": {"verifiedPurchase": c.before[0], "evidence": c.before[1]},
-             "after": {"verifiedPurchase": c.after[0], "evidence": c.after[1]}}
-            for c in review_changes
-        )  # fmt: skip
+        # Only once committed do these count as done (listed up to the report's limit, counted in all).
+        report.proof_changes.add(proof_changes, change_json)
+        report.attempts.add(attempts, attempt_json)
+        report.review_changes.add(review_changes, review_change_json)
 
     def _write_rows(
         self,
@@ -494,8 +490,8 @@ def reverify(
             review_ids=[r.id for r in chunk.reviews], dry_run=options.dry_run, clock=clock,
         )  # fmt: skip
         report.payment_checks += checked.checked
-        report.payment_changes.extend(c.to_json() for c in checked.changes)
-        report.payment_kept.extend({"reviewId": r, "proofId": p, "reason": why} for r, p, why in checked.kept)
+        report.payment_changes.add(checked.changes, lambda c: c.to_json())
+        report.payment_kept.add(checked.kept, lambda k: {"reviewId": k[0], "proofId": k[1], "reason": k[2]})
         report.review_changes.extend(checked.review_changes)
 
     run.start_pool()

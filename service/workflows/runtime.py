@@ -16,7 +16,7 @@ from service.payments.reader import PaymentReader
 from service.scoring import DEFAULT_PARAMS, ScoringParams
 from service.verdicts.anchors import TrustAnchors
 from service.workflows.evaluate import ReviewPolicy
-from service.workflows.nonces import NonceBook
+from service.workflows.nonces import NonceBook, SeenHashes
 
 
 def _noop() -> None:
@@ -48,6 +48,8 @@ class Runtime:
     payments: PaymentReader | None = None
     # Recent chain reads of attesters' EAS nonces (service.workflows.nonces), per process.
     nonces: NonceBook = field(default_factory=lambda: NonceBook())
+    # Evidence snapshots known committed (service.workflows.submit.keep_proof_evidence skips them), per process.
+    kept_snapshots: SeenHashes = field(default_factory=lambda: SeenHashes())
     # Set when workers publish (PostgreSQL, no in-process publisher): (session, attester) enqueues the publish job
     # of the attester's relayer key in the submit transaction itself (service.store.jobqueue).
     enqueue_publish: Callable[[Session, str], None] | None = None

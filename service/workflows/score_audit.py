@@ -22,7 +22,6 @@ from service.scoring import (
     TrustScore,
     aggregate_merge,
     aggregate_reviews,
-    empty_aggregate,
     global_prior_mean,
     score_from_aggregate,
     score_reviews,
@@ -34,10 +33,16 @@ from service.store.scoring_queries import (
     delete_aggregates,
     ensure_aggregate_row,
     iter_aggregate_states,
-    iter_reviews_by_subject,
+    review_subjects,
     subject_reviews,
 )
-from service.workflows.aggregates import GLOBAL_KEY, aggregate_from_state, aggregate_to_state
+from service.workflows.aggregates import (
+    GLOBAL_KEY,
+    aggregate_from_state,
+    aggregate_to_state,
+    aggregates_rebuilt,
+    fold_global,
+)
 from service.workflows.reputation import ScoreContext, scored_fact, stored_candidates
 
 log = logging.getLogger(__name__)
@@ -160,9 +165,11 @@ def _write(session: Session, *, key: str, agg: SubjectAggregate, now: int) -> No
 
 
 def recompute(*, rt: ScoreContext, did: str | None, params: ScoringParams | None = None) -> RecomputeReport:
-    """Rebuild aggregates from the reviews table — one subject (``did``) or all (``None``) — and the global row,
-    after checking each stored aggregate against the exact recompute (:func:`compare_scores`). One transaction
-    that holds the global row's lock, so review writes wait until it commits. O(reviews of the subject(s)).
+    """Rebuild aggregates from the reviews table — one subject (``did``) or all (``None``) — after checking each
+    stored aggregate against the exact recompute (:func:`compare_scores`). One transaction; each subject's
+    aggregate row is locked before its reviews are read, so a concurrent write of that subject either is seen or
+    applies its change on top of the rebuilt row. O(reviews of the subject(s)). The former global row
+    (``aggregates.GLOBAL_KEY``) is deleted: the global aggregate is folded from the subjects' when read.
 
     Raises:
         MalformedInput: the reviews table breaks the one-live-review-per-reviewer rule for a subject.
@@ -171,50 +178,51 @@ def recompute(*, rt: ScoreContext, did: str | None, params: ScoringParams | None
     now = int(rt.clock())
     checks: list[SubjectCheck] = []
     with session_scope(rt.engine) as session:
-        ensure_aggregate_row(session, key=GLOBAL_KEY, now=now)
-        global_row = load_for_update(session, subject_normalized=GLOBAL_KEY)
-        stored_global = _read_aggregate(global_row.state if global_row else None, params)
+        # A write first: on SQLite the rebuild holds the database's write lock from here on.
+        delete_aggregates(session, keys=[GLOBAL_KEY])
+        stored_global = _read_global(session, params)
         prior = global_prior_mean(agg=stored_global, params=params) if stored_global else params.prior_mean_fallback
         if did is not None:
-            subject = normalize_did(did)
+            subjects = [normalize_did(did)]
+            stale: set[str] = set()
+        else:
+            subjects = review_subjects(session)
+            stale = {s.key for s in iter_aggregate_states(session, exclude=(GLOBAL_KEY,))} - set(subjects)
+        for subject in subjects:
+            ensure_aggregate_row(session, key=subject, now=now)
+            load_for_update(session, subject_normalized=subject)  # locked before its reviews are read
             reviews = [scored_fact(f) for f in subject_reviews(session, subject_normalized=subject)]
             check, rebuilt = _check_subject(session, subject=subject, reviews=reviews, prior=prior, now=now,
                                             params=params)  # fmt: skip
-            checks.append(check)
+            if did is not None or not check.agrees:
+                checks.append(check)
             if reviews:
                 _write(session, key=subject, agg=rebuilt, now=now)
             else:
-                delete_aggregates(session, keys=[subject])
-            session.flush()
-            new_global = _merge_all(session, params=params)
-            subjects = 1
-        else:
-            new_global = empty_aggregate(params=params)
-            stale = {s.key for s in iter_aggregate_states(session, exclude=(GLOBAL_KEY,))}
-            subjects = 0
-            for group in iter_reviews_by_subject(session):
-                subject = group[0].subject_normalized
-                check, rebuilt = _check_subject(session, subject=subject, reviews=[scored_fact(f) for f in group],
-                                                prior=prior, now=now, params=params)  # fmt: skip
-                if not check.agrees:
-                    checks.append(check)
-                _write(session, key=subject, agg=rebuilt, now=now)
-                new_global = aggregate_merge(aggregates=[new_global, rebuilt], params=params)
-                stale.discard(subject)
-                subjects += 1
-            session.flush()
-            delete_aggregates(session, keys=sorted(stale))  # subjects without reviews (none, unless data was lost)
+                stale.add(subject)
+        session.flush()
+        delete_aggregates(session, keys=sorted(stale))  # subjects without reviews (none, unless data was lost)
+        session.flush()
+        new_global = _merge_all(session, params=params)
+        aggregates_rebuilt(session)
         global_diffs = tuple(_aggregate_differences(stored_global, new_global))
-        _write(session, key=GLOBAL_KEY, agg=new_global, now=now)
     disagreements = sum(1 for c in checks if not c.agrees)
     return RecomputeReport(
-        subjects=subjects,
+        subjects=len(subjects),
         disagreements=disagreements,
         checks=tuple(checks),
         global_differences=global_diffs,
         prior_mean_before=prior,
         prior_mean_after=global_prior_mean(agg=new_global, params=params),
     )
+
+
+def _read_global(session: Session, params: ScoringParams) -> SubjectAggregate | None:
+    """The global aggregate as the stored subject rows make it (None: one is in other units)."""
+    try:
+        return fold_global(session, params=params)
+    except (StaleAggregate, ValueError, KeyError, TypeError):
+        return None
 
 
 def _merge_all(session: Session, *, params: ScoringParams) -> SubjectAggregate:
@@ -225,10 +233,10 @@ def _merge_all(session: Session, *, params: ScoringParams) -> SubjectAggregate:
 
 
 def any_stale(*, rt: ScoreContext, params: ScoringParams | None = None) -> bool:
-    """Whether any stored aggregate row (the global one included) is in other scoring units (O(subjects))."""
+    """Whether any stored subject aggregate row is in other scoring units (O(subjects))."""
     params = params or rt.params
     with session_scope(rt.engine) as session:
-        for row in iter_aggregate_states(session):
+        for row in iter_aggregate_states(session, exclude=(GLOBAL_KEY,)):
             try:
                 aggregate_from_state(row.state, params=params)
             except StaleAggregate:
@@ -240,7 +248,7 @@ class AggregateRebuilder:
     """Rebuilds stale aggregates in one background thread: :meth:`trigger` (the runtime's ``aggregates_stale``
     hook) is cheap and may be called by every request that met a stale row; one rebuild runs at a time, and a
     trigger during a rebuild makes it check once more afterwards. The rebuild is :func:`recompute` of every
-    subject (one transaction holding the global row's lock: review writes wait for it)."""
+    subject (one transaction; a review write waits only if its subject's row is being rebuilt)."""
 
     def __init__(self, *, rt: ScoreContext) -> None:
         self.rt = rt

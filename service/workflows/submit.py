@@ -21,22 +21,34 @@ from service.errors import BindingFailed, ChainRejected, MalformedInput, Receipt
 from service.storable import unstorable, verdict_values
 from service.store.engine import session_scope
 from service.store.judged import JudgedRows, Placement, Publication, store_judged_review
-from service.store.outbox import find_by_content_key, next_inflight_nonce
+from service.store.outbox import find_by_content_key, next_inflight_nonce, next_own_nonce
 from service.store.tables import ProofRow, ReviewRow
 from service.verdicts import ReviewVerdict, is_self_review, raise_for_problem, validate_review
 from service.workflows.aggregates import review_change
 from service.workflows.evaluate import evaluate_review
 from service.workflows.evidence import keep_evidence
-from service.workflows.nonces import chain_nonce_for
+from service.workflows.nonces import chain_nonce_given
 from service.workflows.omatrust_sync import onchain_context
 from service.workflows.payment_check import (
     check_payments,
     check_tx_interactions,
     raise_for_payment,
     raise_for_tx_interaction,
+    start_chain_reads,
     with_payments,
 )
 from service.workflows.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A submission's outcome: the new review's rows as written (the answer is built from them, no re-read), or
+    only the id when the same signed request had been accepted before (``existing``: nothing was written)."""
+
+    review_id: str
+    existing: bool = False
+    review: ReviewRow | None = None
+    proofs: tuple[ProofRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +107,22 @@ def expected_nonce(*, rt: Runtime, attester: str, chain_nonce: int | None = None
 
 def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, nonce: int, signature: str) -> str:
     """Accept a signed review and enqueue it for publishing. Returns the review id (existing id when the same
-    signed request was already accepted).
+    signed request was already accepted). See :func:`accept_review`.
+
+    Raises:
+        the errors of :func:`accept_review`.
+    """
+    return accept_review(rt=rt, attester=attester, data=data, deadline=deadline, nonce=nonce,
+                         signature=signature).review_id  # fmt: skip
+
+
+def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, nonce: int, signature: str) -> Accepted:
+    """Accept a signed review and enqueue it for publishing. Returns the rows written, or the existing review's id
+    when the same signed request was already accepted.
+
+    Database round-trips: one short read-only transaction before any look-up (already accepted? the attester's
+    next nonce as our outbox knows it) and the write transaction; the chain is read only when the outbox and
+    the recent-read cache cannot tell the attester's nonce (see ``service.workflows.nonces``).
 
     Raises:
         MalformedInput: undecodable data or a schema rule broken (422).
@@ -109,6 +136,7 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
     if encode_review(review=review) != data:
         raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, "data is not in canonical ABI encoding")
     validate_review(review=review)
+    start_chain_reads(review=review, payments=rt.payments)  # the payment reads overlap the checks below
     now = int(rt.clock())
     recipient = did_address(review.subject)
     request = DelegatedRequest(
@@ -120,15 +148,21 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         signature=bytes.fromhex(signature.removeprefix("0x")),
     )
     key = rt.eas.content_key(request=request)
-    if (accepted := _accepted(rt, key)) is not None:
-        return accepted
-    chain_nonce = chain_nonce_for(rt=rt, attester=attester, claimed=nonce)  # no RPC when the next nonce is known
-    expected = expected_nonce(rt=rt, attester=attester, chain_nonce=chain_nonce)
+    with session_scope(rt.engine) as session:
+        known = find_by_content_key(session, content_key=key)
+        # Our outbox's view of the attester's nonce. In flight (pending/submitted) ⊂ own (those + confirmed): an
+        # attester without own requests has none in flight.
+        own = next_own_nonce(session, attester=attester) if known is None else None
+        inflight = next_inflight_nonce(session, attester=attester) if own is not None else None
+    if known is not None:
+        return Accepted(review_id=known.review_id, existing=True)
+    chain_nonce = chain_nonce_given(rt=rt, attester=attester, claimed=nonce, own=own)  # RPC only when unknown
+    expected = max(chain_nonce, inflight or 0)  # one past the attester's requests still waiting in the outbox
     try:  # refused early (before any look-up); the nonce is checked again where it counts, in the write
         rt.eas.check_delegated(request=request, now=now, expected_nonce=expected)
     except ChainRejected as exc:
         if exc.reason is Reason.DELEGATION_NONCE and (accepted := _accepted(rt, key)) is not None:
-            return accepted  # the same request was accepted meanwhile: it moved the nonce
+            return Accepted(review_id=accepted, existing=True)  # the same request was accepted meanwhile
         raise
 
     verdict = check_proofs(rt=rt, attester=attester, review=review, now=now)
@@ -140,6 +174,7 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
     subject_normalized = normalize_did(review.subject)
     review_id = uuid.uuid4().hex
     receipt_keys = verdict.receipt_keys()
+    written: list[JudgedRows] = []
 
     def judge(placement: Placement) -> JudgedRows:
         if placement.replayed:
@@ -162,8 +197,10 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
             evidence=verdict.evidence,
             created_at=now,
         )
-        return JudgedRows(review=row, proofs=proof_rows(review_id=review_id, verdict=verdict, payments=payments),
+        rows = JudgedRows(review=row, proofs=proof_rows(review_id=review_id, verdict=verdict, payments=payments),
                           receipt_keys=receipt_keys)  # fmt: skip
+        written.append(rows)
+        return rows
 
     publication = Publication(
         content_key=key,
@@ -187,13 +224,15 @@ def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
             publication=publication,
             latest=True,
         )
-        if not stored.existing:
-            keep_proof_evidence(session, verdict=verdict, rt=rt)
-            if rt.enqueue_publish is not None:  # workers publish: the job commits with the outbox row
-                rt.enqueue_publish(session, attester)
-    if not stored.existing:
-        rt.publisher_wakeup()
-    return stored.review_id
+        kept = [] if stored.existing else keep_proof_evidence(session, verdict=verdict, rt=rt)
+        if not stored.existing and rt.enqueue_publish is not None:  # workers publish: the job commits with the row
+            rt.enqueue_publish(session, attester)
+    if stored.existing or not written:
+        return Accepted(review_id=stored.review_id, existing=True)
+    rt.kept_snapshots.add(kept)  # committed
+    rt.publisher_wakeup()
+    rows = written[-1]
+    return Accepted(review_id=stored.review_id, review=rows.review, proofs=tuple(rows.proofs))
 
 
 def check_proofs(*, rt: Runtime, attester: str, review: Review, now: int) -> ReviewVerdict:
@@ -278,8 +317,15 @@ def proof_rows(
     return rows
 
 
-def keep_proof_evidence(session: Session, *, verdict: ReviewVerdict, rt: Runtime) -> None:
-    """Keep the DID documents / DNS answers that authorized the verdict's proofs as evidence snapshots."""
+def keep_proof_evidence(session: Session, *, verdict: ReviewVerdict, rt: Runtime) -> list[str]:
+    """Keep the DID documents / DNS answers that authorized the verdict's proofs as evidence snapshots, except
+    those ``rt.kept_snapshots`` knows are stored. Returns the hashes written in this (uncommitted) transaction: the
+    caller adds them to ``rt.kept_snapshots`` once it has committed."""
+    written: list[str] = []
     for p in verdict.proofs:
-        if p.outcome.evidence_hash and p.artifact is not None:
-            keep_evidence(session, evidence_hash=p.outcome.evidence_hash, artifact=p.artifact, rt=rt)
+        h = p.outcome.evidence_hash
+        if not h or p.artifact is None or h in written or h in rt.kept_snapshots:
+            continue
+        if keep_evidence(session, evidence_hash=h, artifact=p.artifact, rt=rt):
+            written.append(h)
+    return written

@@ -23,6 +23,7 @@ rolled back and retried, and then skips what the other run stored). Safe to run 
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -42,17 +43,25 @@ from service.store.batch import (
     add_chain_reject,
     advance_indexer_checkpoint,
     known_uids,
+    new_review_row,
     unlinked_own_review,
 )
 from service.store.chains import attesters_with_unlinked, remember_blocks
 from service.store.engine import session_scope
-from service.store.judged import JudgedRows, Placement, lock_attesters, store_judged_review
-from service.store.tables import ChainRejectRow, ReviewRow
+from service.store.judged import (
+    ChunkWriter,
+    JudgedRows,
+    Placement,
+    WriteTarget,
+    lock_attesters,
+    store_judged_review,
+)
+from service.store.tables import ChainRejectRow
 from service.verdicts import ReviewVerdict, validate_review, with_store_facts
 from service.workflows.aggregate_batch import ChunkAggregates
 from service.workflows.aggregates import review_change
 from service.workflows.evaluate import evaluate_review
-from service.workflows.isolation import judge_isolated, store_isolated
+from service.workflows.isolation import CHUNK_FAILURES, judge_isolated, store_isolated
 from service.workflows.omatrust_sync import onchain_context, sync_omatrust
 from service.workflows.payment_check import check_payments, with_payments
 from service.workflows.runtime import Runtime
@@ -151,38 +160,87 @@ def _store_chunk(
             known = known_uids(session, uids=[f.uid for f in found])
         fresh = [f for f in found if f.uid.lower() not in known]
         now = int(rt.clock())
-        judged = list(pool.map(_judge_isolated, [rt] * len(fresh), fresh, [now] * len(fresh)))  # concurrent look-ups
-        counts = SyncReport()
-        batch = ChunkAggregates(rt=rt)  # aggregates: applied once per subject when the chunk is stored
-        token = _CHUNK_AGGREGATES.set(batch)
+        judged = _judge_all(rt=rt, pool=pool, fresh=fresh, now=now)
+        hashes = {f.block_number: f.block_hash for f in found if f.block_hash}
+        write = functools.partial(_write_chunk, rt=rt, judged=judged, now=now, name=name, last_block=last_block,
+                                  hashes=hashes, end_hash=end_hash)  # fmt: skip
         try:
-            with session_scope(rt.engine) as session:
-                # Every attester of the chunk is locked first, sorted: the write path's lock order (store.judged).
-                lock_attesters(session, attesters=[f.attester for f in fresh])
-                # The checkpoint is written first: a write opens the transaction (pysqlite begins lazily, before DML
-                # only), so the per-attestation savepoints below nest inside it and the chunk stays atomic.
-                advance_indexer_checkpoint(session, name=name, block=last_block, now=now)
-                # one query for the chunk instead of one per attestation: who may have an API review to link
-                _CHUNK_UNLINKED.set(attesters_with_unlinked(session, attesters=[f.attester.lower() for f in fresh]))
-                hashes = {f.block_number: f.block_hash for f in found if f.block_hash}
-                remember_blocks(session, name=name, hashes=hashes, last_block=last_block, last_hash=end_hash,
-                                chain_ref=rt.chain_ref)  # fmt: skip
-                for item in judged:
-                    _store_isolated(session, rt=rt, item=item, now=now, counts=counts)
-                batch.flush(session, now=now)
+            try:
+                counts = write(bulk=True)
+            except CHUNK_FAILURES:
+                raise
+            except Exception:  # e.g. a value the database refuses: redo the chunk one attestation at a time
+                log.warning("sync: bulk write of blocks up to %d failed; storing one by one", last_block,
+                            exc_info=True)  # fmt: skip
+                counts = write(bulk=False)
         except IntegrityError:
             if attempt == _RETRIES - 1:
                 raise
             continue  # another sync stored some of these UIDs meanwhile: re-read what is known and redo the chunk
-        finally:
-            _CHUNK_AGGREGATES.reset(token)
-            _CHUNK_UNLINKED.set(None)
         report.known += len(found) - len(fresh)
         for key in ("stored", "linked", "rejected", "verified", "superseded_on_arrival", "recipient_mismatch",
                     "replayed", "indeterminate"):  # fmt: skip
             setattr(report, key, getattr(report, key) + getattr(counts, key))
         report.reviews.extend(counts.reviews)
         return
+
+
+def _judge_all(*, rt: Runtime, pool: ThreadPoolExecutor, fresh: list[IndexedReview], now: int) -> list[_Judged]:
+    """Judge a chunk's attestations, in order. Those with proofs go to the pool (their look-ups overlap); those
+    without need no look-up and are judged inline (a thread hand-off costs more than judging one)."""
+    def has_proofs(f: IndexedReview) -> bool:
+        return f.review is not None and bool(f.review.proofs)
+
+    slow = [f for f in fresh if has_proofs(f)]
+    done = pool.map(_judge_isolated, [rt] * len(slow), slow, [now] * len(slow))  # concurrent look-ups
+    return [next(done) if has_proofs(f) else _judge_isolated(rt, f, now) for f in fresh]
+
+
+def _write_chunk(
+    *, rt: Runtime, judged: list[_Judged], now: int, name: str, last_block: int, hashes: dict[int, str],
+    end_hash: str | None, bulk: bool,
+) -> SyncReport:  # fmt: skip
+    """Store a judged chunk and its checkpoint in one transaction. ``bulk``: the store's facts for the whole chunk
+    are read up front and its rows written in bulk (``ChunkWriter``), any failure aborting the chunk; otherwise each
+    attestation is stored in a savepoint of its own and a failure makes just that one a reject."""
+    counts = SyncReport()
+    batch = ChunkAggregates(rt=rt)  # aggregates: applied once per subject when the chunk is stored
+    token = _CHUNK_AGGREGATES.set(batch)
+    try:
+        with session_scope(rt.engine) as session:
+            # Every attester of the chunk is locked first, sorted: the write path's lock order (store.judged).
+            lock_attesters(session, attesters=[j.found.attester for j in judged])
+            # The checkpoint is written first: a write opens the transaction (pysqlite begins lazily, before DML
+            # only), so the per-attestation savepoints below nest inside it and the chunk stays atomic.
+            advance_indexer_checkpoint(session, name=name, block=last_block, now=now)
+            # one query for the chunk instead of one per attestation: who may have an API review to link
+            _CHUNK_UNLINKED.set(attesters_with_unlinked(session, attesters=[j.found.attester.lower() for j in judged]))
+            remember_blocks(session, name=name, hashes=hashes, last_block=last_block, last_hash=end_hash,
+                            chain_ref=rt.chain_ref)  # fmt: skip
+            if bulk:
+                writer = _load_writer(session, judged=judged)
+                for item in judged:
+                    _store_one(session, rt=rt, item=item, now=now, counts=counts, target=writer)
+                writer.flush(session)
+            else:
+                for item in judged:
+                    _store_isolated(session, rt=rt, item=item, now=now, counts=counts)
+            batch.flush(session, now=now)
+    finally:
+        _CHUNK_AGGREGATES.reset(token)
+        _CHUNK_UNLINKED.set(None)
+    return counts
+
+
+def _load_writer(session: Session, *, judged: list[_Judged]) -> ChunkWriter:
+    """The chunk's facts in one query each: live reviews of its (attester, subject) pairs, holders of its receipts."""
+    pairs: set[tuple[str, str]] = set()
+    keys: set[str] = set()
+    for item in judged:
+        if item.reject is None and item.verdict is not None and item.found.review is not None:
+            pairs.add((item.found.attester.lower(), normalize_did(item.found.review.subject)))
+            keys.update(key for _, key in item.verdict.backing_receipts())
+    return ChunkWriter.load(session, pairs=pairs, replay_keys=keys)
 
 
 def _judge_isolated(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
@@ -262,7 +320,15 @@ def _judge(rt: Runtime, found: IndexedReview, now: int) -> _Judged:
     return _Judged(found, verdict, None, payments)
 
 
-def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts: SyncReport) -> None:
+@functools.lru_cache(maxsize=4096)
+def _address_candidates(subject: str) -> frozenset[str]:
+    """``did_address_candidates`` of a subject, cached (a chunk holds many reviews of few subjects)."""
+    return did_address_candidates(subject)
+
+
+def _store_one(
+    session: Session, *, rt: Runtime, item: _Judged, now: int, counts: SyncReport, target: WriteTarget | None = None
+) -> None:
     found = item.found
     uid = found.uid.lower()
     attester = found.attester.lower()
@@ -294,7 +360,7 @@ def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts
         counts.reviews.append({"uid": uid, "linked": own.id})
         return
 
-    problem = None if found.recipient.lower() in did_address_candidates(review.subject) else RECIPIENT_MISMATCH
+    problem = None if found.recipient.lower() in _address_candidates(review.subject) else RECIPIENT_MISMATCH
     judged = item.verdict
     receipts = judged.backing_receipts()
     review_id = uuid.uuid4().hex
@@ -308,7 +374,7 @@ def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts
         )
         verdict = with_payments(verdict, item.payments)
         final.append(verdict)
-        row = ReviewRow(
+        row = new_review_row(
             id=review_id,
             subject=review.subject,
             subject_normalized=subject_normalized,
@@ -324,6 +390,7 @@ def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts
             source="chain",
             verified_purchase=verdict.verified_purchase,
             evidence=verdict.evidence,
+            superseded_by=None,
             attestation_uid=uid,
             created_at=now,
             problem=problem,
@@ -343,7 +410,8 @@ def _store_one(session: Session, *, rt: Runtime, item: _Judged, now: int, counts
         judge=judge,
         aggregates=_CHUNK_AGGREGATES.get() or review_change(rt),
         now=now,
-        locked=True,  # the chunk holds every attester's lock (_store_chunk)
+        locked=True,  # the chunk holds every attester's lock (_write_chunk)
+        target=target,
     )
     verdict = final[-1]
     keep_proof_evidence(session, verdict=verdict, rt=rt)

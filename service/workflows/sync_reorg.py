@@ -27,8 +27,6 @@ from service.store.chains import (
     delete_rejects_after,
     delete_review_rows,
     indexed_after,
-    progress_row,
-    recent_blocks,
     reviews_superseded_by,
     rewind_checkpoint,
 )
@@ -36,6 +34,7 @@ from service.store.engine import session_scope
 from service.store.reviews import claim_receipts
 from service.store.tables import ReviewRow
 from service.workflows.aggregates import scored
+from service.workflows.fork_walk import find_fork
 from service.workflows.runtime import Runtime
 from service.workflows.withdraw import apply_scored
 
@@ -56,27 +55,10 @@ def checkpoint_after_reorgs(*, rt: Runtime, client: EasClient, name: str) -> Reo
     Raises:
         ChainUnavailable: RPC failure (nothing changed).
     """
-    with Session(rt.engine) as session:
-        progress = progress_row(session, name=name)
-        blocks = recent_blocks(session, name=name)
-    if progress is None:
-        return ReorgOutcome(checkpoint=None)
-    checkpoint = int(progress.last_block)
-    if progress.block_hash is None and not blocks:
-        return ReorgOutcome(checkpoint=checkpoint)  # written before block hashes were kept
-    if progress.block_hash is not None and client.block_hash(number=checkpoint) == progress.block_hash:
-        return ReorgOutcome(checkpoint=checkpoint)
-    fork: int | None = None
-    fork_hash: str | None = None
-    for number, block_hash in blocks:
-        if number > checkpoint:
-            continue
-        if client.block_hash(number=number) == block_hash:
-            fork, fork_hash = number, block_hash
-            break
-    if fork is None:  # deeper than every hash kept: start over below the oldest one
-        fork = (min(n for n, _ in blocks) - 1) if blocks else checkpoint - 1
-        fork = max(-1, fork)
+    resume = find_fork(engine=rt.engine, name=name, chain=client)
+    if resume.fork is None:
+        return ReorgOutcome(checkpoint=resume.checkpoint)
+    checkpoint, fork, fork_hash = resume.fork.checkpoint, resume.fork.block, resume.fork.block_hash
     now = int(rt.clock())
     with session_scope(rt.engine) as session:
         undone = 0

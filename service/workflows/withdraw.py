@@ -12,21 +12,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from service.errors import StaleAggregate
 from service.scoring import ScoredReview, SubjectAggregate, aggregate_add, aggregate_remove
-from service.store.aggregates import load_for_update, save
-from service.store.scoring_queries import ensure_aggregate_row
+from service.store.aggregates import lock_many, save_many
 from service.store.tables import ReviewRow
-from service.workflows.aggregates import (
-    aggregate_from_state,
-    aggregate_to_state,
-    load_global_for_update,
-    save_global,
-    scored,
-)
+from service.workflows.aggregates import aggregate_from_state, aggregate_to_state, aggregates_changed, scored
 from service.workflows.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -90,8 +84,8 @@ def apply_scored(
     adds: Sequence[ScoredReview],
     now: int,
 ) -> None:
-    """Take ``removes`` out of and put ``adds`` into the subject's and the global aggregate, in the caller's
-    transaction. See :func:`apply_many`."""
+    """Take ``removes`` out of and put ``adds`` into the subject's aggregate, in the caller's transaction. See
+    :func:`apply_many`."""
     ops = [(False, r) for r in removes] + [(True, r) for r in adds]
     apply_many(session, rt=rt, ops={subject: ops}, now=now)
 
@@ -99,35 +93,29 @@ def apply_scored(
 def apply_many(
     session: Session, *, rt: Runtime, ops: dict[str, list[tuple[bool, ScoredReview]]], now: int
 ) -> None:
-    """Apply (add?, review) operations, in order, to each subject's aggregate and all of them to the global one, in
-    the caller's transaction: the global row is locked first, then the subjects in sorted order (the write path's
-    lock order); one read and one write per aggregate. A stale or inconsistent aggregate is left as it is and
-    reported to ``rt.aggregates_stale`` (rebuilt from the reviews)."""
+    """Apply (add?, review) operations, in order, to each subject's aggregate, in the caller's transaction: the
+    subjects are locked in sorted order (the write path's lock order); one read and one executemany for all (the
+    global aggregate is folded from these rows when read: ``aggregates.global_aggregate``). A stale or inconsistent
+    aggregate is left as it is and reported to ``rt.aggregates_stale`` (rebuilt from the reviews)."""
 
     def changed(agg: SubjectAggregate, items: Sequence[tuple[bool, ScoredReview]]) -> SubjectAggregate:
         for add, review in items:
             agg = aggregate_add(agg=agg, review=review) if add else aggregate_remove(agg=agg, review=review)
         return agg
 
-    glob = load_global_for_update(session, now=now, params=rt.params)
-    stale = glob is None
+    stale = False
+    states = lock_many(session, subjects=list(ops), now=now)
+    saved: list[tuple[str, dict[str, Any], int]] = []
     for subject in sorted(ops):
-        ensure_aggregate_row(session, key=subject, now=now)
-        stored = load_for_update(session, subject_normalized=subject)
         try:
-            agg = changed(aggregate_from_state(stored.state if stored else {}, params=rt.params), ops[subject])
+            before = aggregate_from_state(states.get(subject, {}), params=rt.params)
+            agg = changed(before, ops[subject])
         except (StaleAggregate, ValueError) as exc:
             log.warning("aggregate of %s not updated: %s", subject, exc)
             stale = True
             continue
-        save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(),
-             now=now)  # fmt: skip
-    if glob is not None:
-        try:
-            glob = changed(glob, [op for subject in sorted(ops) for op in ops[subject]])
-            save_global(session, agg=glob, now=now)
-        except ValueError as exc:
-            log.warning("global aggregate not updated: %s", exc)
-            stale = True
+        saved.append((subject, aggregate_to_state(agg), agg.live_count()))
+        aggregates_changed(session, before=before, after=agg, params=rt.params)
+    save_many(session, rows=saved, now=now)
     if stale:
         rt.aggregates_stale()

@@ -46,13 +46,14 @@ def reviewer() -> Reviewer:
 
 
 class Clock:
-    """Wall-clock time plus an offset tests can move."""
+    """Wall-clock time plus an offset tests can move, or a fixed time (``frozen``) for exact score checks."""
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self.frozen: float | None = None
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return self.frozen if self.frozen is not None else time.time() + self.offset
 
 
 @pytest.fixture

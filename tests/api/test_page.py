@@ -316,12 +316,9 @@ def test_badges_and_caching_headers(client: TestClient, wired: Wired) -> None:
 
 
 def test_an_evidence_class_without_a_display_entry_still_shows() -> None:
-    assert (
-        pages.pill("evidence-pointer")
-        == '<span class="pill weak" data-evidence="evidence-pointer">Evidence pointer</span>'
-    )
-    bar = pages.filter_bar(did="did:web:a.example", current=None, counts={"verified": 2, "evidence-pointer": 1})
-    assert ">Evidence pointer (1)<" in bar
+    assert pages.pill("social-proof") == '<span class="pill weak" data-evidence="social-proof">Social proof</span>'
+    bar = pages.filter_bar(did="did:web:a.example", current=None, counts={"verified": 2, "social-proof": 1})
+    assert ">Social proof (1)<" in bar
     assert ">All (3)<" in bar
     assert [c.key for c in EVIDENCE_CLASSES][:2] == ["payment-backed", "verified"]
 

@@ -183,7 +183,7 @@ def test_prepare_lets_the_payer_update_their_review(client: TestClient, merchant
 
 
 def test_unknown_proof_type_needs_opt_in(client: TestClient, merchant: Merchant, reviewer: Reviewer) -> None:
-    proofs = [{"proofType": "evidence-pointer", "proofPurpose": "commercial-tx", "proofObject": {"url": "x"}}]
+    proofs = [{"proofType": "tx-encoded-value", "proofPurpose": "commercial-tx", "proofObject": {"txHash": "x"}}]
     review = {"subject": merchant.did, "ratingValue": 4, "proofs": proofs}
     body = assert_problem(prepare(client, reviewer, review=review), 422, "unsupported-proof-type")
     assert "allowUnsupported" in body["detail"]

@@ -235,8 +235,9 @@ def test_malformed_proof_json(client: TestClient, merchant: Merchant, reviewer: 
 def test_unsupported_proof_type_is_stored_not_counted(
     client: TestClient, merchant: Merchant, reviewer: Reviewer
 ) -> None:
-    # (tx-interaction is checked on chain since payment-backed reviews: evidence-pointer is still not verified here)
-    proofs = [{"proofType": "evidence-pointer", "proofPurpose": "shared-control", "proofObject": {"url": "https://x"}}]
+    # (tx-interaction is checked on chain, evidence-pointer by fetching its document: tx-encoded-value is not verified)
+    proofs = [{"proofType": "tx-encoded-value", "proofPurpose": "shared-control",
+               "proofObject": {"chainId": "eip155:1", "txHash": "0x" + "ab" * 32}}]  # fmt: skip
     # Refused at prepare (it would be published for ever as "unsupported") unless the caller opts in.
     refused = reviewer.submit(client, subject=merchant.did, ratingValue=5, proofs=proofs)
     assert_problem(refused, 422, "unsupported-proof-type")

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from service.cli.demo_kit import Merchant, Reviewer
 from service.dids import normalize_did
 from service.wiring import Wired
-from tests.api.conftest import wait_confirmed
+from tests.api.conftest import Clock, wait_confirmed
 from tests.api.test_reputation_store import Inserted, close, insert_review, reference_prior, reference_score
 from tests.scoring.reference import beta_quantile_reference
 
@@ -122,9 +122,10 @@ def test_reputation_of_reviews_submitted_through_the_api(
     assert [m["reviewId"] for m in explained["topMovers"]] == [m["reviewId"] for m in movers]
 
 
-def test_ranking_prefers_a_long_verified_record_by_lower90(client: TestClient, wired: Wired) -> None:
+def test_ranking_prefers_a_long_verified_record_by_lower90(client: TestClient, wired: Wired, clock: Clock) -> None:
     engine = wired.runtime.engine
     now = int(time.time())
+    clock.frozen = now  # the reference below has no decay: score at the reviews' own time, however slow the run
     a, b, c, d = (f"did:web:{x}.rank.example" for x in "abcd")
     n = 0
 

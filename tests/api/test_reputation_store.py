@@ -266,6 +266,7 @@ def test_read_cost_does_not_grow_with_reviews(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(ReviewRow.__table__.insert(), rows)  # type: ignore[attr-defined]
     assert recompute(rt=ctx(engine), did=subject).subjects == 1
+    reputation(rt=ctx(engine), did=subject)  # folds the global prior (O(subjects), once per fold; docs/scoring.md)
     statements: list[str] = []
     from sqlalchemy import event
 
@@ -279,7 +280,7 @@ def test_read_cost_does_not_grow_with_reviews(engine: Engine) -> None:
         event.remove(engine, "before_cursor_execute", capture)
     assert score.counts.live == 3000
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 2, statements  # aggregate rows + one UNION ALL of the 10 non-empty buckets
+    assert len(selects) == 2, statements  # the aggregate row + one UNION ALL of the 10 non-empty buckets
     assert selects[1].upper().count("LIMIT") == 10
 
 

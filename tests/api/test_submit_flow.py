@@ -10,6 +10,9 @@ from service.chain.embedded import EmbeddedChain
 from service.cli.demo_kit import Merchant, Reviewer
 from service.dids import did_address
 from service.domain import USER_REVIEW_SCHEMA_UID
+from service.store.engine import session_scope
+from service.store.tables import DidSnapshotRow
+from service.wiring import Wired
 from tests.api.conftest import wait_confirmed
 
 
@@ -81,3 +84,47 @@ def test_attestation_config_describes_the_domain(client: TestClient, chain: Embe
     assert cfg["schemaUid"] == USER_REVIEW_SCHEMA_UID
     assert cfg["domain"]["name"] == "EAS"
     assert cfg["domain"]["verifyingContract"].lower() == cfg["eas"].lower()
+
+
+def test_the_201_answer_is_the_stored_review(client: TestClient, merchant: Merchant, reviewer: Reviewer) -> None:
+    """The submit answer is built from the rows just written (no re-read): it must say what a read says."""
+    receipt = merchant.receipt(payer=reviewer.address, issued_at=int(time.time()) - 60)
+    prepared = reviewer.prepare(client, subject=merchant.did, ratingValue=4, reviewBody="b", proofs=[receipt]).json()
+    body = reviewer.signed_body(prepared)
+    posted = client.post("/v1/reviews", json=body)
+    assert posted.status_code == 201, posted.text
+    assert posted.headers["content-type"] == "application/json"
+    answer = posted.json()
+    assert answer["attestation"] == {"state": "pending", "uid": None, "txHash": None, "error": None}
+    read = client.get(f"/v1/reviews/{answer['id']}").json()
+    assert {k: v for k, v in answer.items() if k != "attestation"} == {
+        k: v for k, v in read.items() if k != "attestation"
+    }
+    assert answer["proofs"][0]["replayKey"]
+    assert answer["verifiedPurchase"] is True
+    # the same signed request again: answered from the store, same review
+    again = client.post("/v1/reviews", json=body)
+    assert again.status_code == 201, again.text
+    assert again.headers["location"] == posted.headers["location"]
+    assert {k: v for k, v in again.json().items() if k != "attestation"} == {
+        k: v for k, v in read.items() if k != "attestation"
+    }
+
+
+def test_a_did_document_is_snapshotted_once_then_known(client: TestClient, merchant: Merchant, wired: Wired) -> None:
+    """The first review citing a DID document stores its snapshot and the process remembers it as stored (later
+    reviews citing it skip the INSERT)."""
+    rt = wired.runtime
+    hashes = []
+    for _ in range(2):
+        reviewer = Reviewer()
+        receipt = merchant.receipt(payer=reviewer.address, issued_at=int(time.time()) - 60)
+        resp = reviewer.submit(client, subject=merchant.did, ratingValue=5, proofs=[receipt])
+        assert resp.status_code == 201, resp.text
+        hashes.append(resp.json()["proofs"][0]["evidenceHash"])
+    assert hashes[0] == hashes[1]
+    assert hashes[0] in rt.kept_snapshots
+    with session_scope(rt.engine) as session:
+        row = session.get(DidSnapshotRow, hashes[0])
+        assert row is not None
+        assert row.did == merchant.did

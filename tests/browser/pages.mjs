@@ -3,6 +3,7 @@
 // For every page × width: a full-page screenshot <outDir>/<name>-<width>.png, the overlapping boxes (text runs,
 // images, SVGs, form controls that intersect by more than 1 px), axe-core violations, and any request that left
 // the page's origin. For `docs`: Swagger UI rendered with every non-loopback request aborted.
+// A page may list CSS selectors in `texts`: the rendered text (innerText) of every element each one matches.
 // Output (stdout): one JSON object with the findings; the Python test asserts on it.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -102,6 +103,8 @@ try {
       await page.screenshot({ path: shot, fullPage: true, timeout: 60000 });
       process.stderr.write(`${p.name} ${width.name} shot ${Date.now() - t0} ms\n`);
       const layout = await page.evaluate(overlapsInPage);
+      const texts = {};
+      for (const sel of p.texts || []) texts[sel] = await page.$$eval(sel, (els) => els.map((e) => e.innerText.trim()));
       // axe needs its script in the page: the page's own CSP forbids that, so run it in a CSP-bypassing twin.
       const twinContext = await browser.newContext({ viewport: { width: width.width, height: width.height }, bypassCSP: true });
       const twin = await twinContext.newPage();
@@ -114,7 +117,7 @@ try {
       });
       await twinContext.close();
       result.pages.push({ name: p.name, width: width.name, status: resp.status(), shot, ...layout, axe, foreign,
-                          consoleErrors: cspErrors, title: await page.title() });
+                          consoleErrors: cspErrors, title: await page.title(), texts });
       await page.close();
     }
     await context.close();

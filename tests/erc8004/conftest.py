@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from eth_abi.abi import encode
+from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 
@@ -89,6 +90,22 @@ class Deployed:
             [agent_id, client, index, uri, keccak(text=uri)],
         )
         return send(self.w3, sender=responder, to=self.reputation, data=data)
+
+    def set_wallet(self, *, owner: str, agent_id: int, wallet: LocalAccount) -> Any:
+        """``setAgentWallet``: ``wallet`` signs the registry's AgentWalletSet typed data, the owner sends it."""
+        deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 3600
+        signed = wallet.sign_typed_data(
+            domain_data={"name": "ERC8004IdentityRegistry", "version": "1", "chainId": self.registries.chain_id,
+                         "verifyingContract": self.identity},
+            message_types={"AgentWalletSet": [
+                {"name": "agentId", "type": "uint256"}, {"name": "newWallet", "type": "address"},
+                {"name": "owner", "type": "address"}, {"name": "deadline", "type": "uint256"}]},
+            message_data={"agentId": agent_id, "newWallet": wallet.address,
+                          "owner": Web3.to_checksum_address(owner), "deadline": deadline},
+        )  # fmt: skip
+        data = calldata("setAgentWallet(uint256,address,uint256,bytes)", ["uint256", "address", "uint256", "bytes"],
+                        [agent_id, wallet.address, deadline, bytes(signed.signature)])  # fmt: skip
+        return send(self.w3, sender=owner, to=self.identity, data=data)
 
     def transfer_agent(self, *, owner: str, to: str, agent_id: int) -> Any:
         data = calldata(

@@ -24,12 +24,13 @@ from service.payments.sources import JsonRpcSource
 from service.store.engine import make_engine
 from service.store.migrate import upgrade
 from service.store.tables import Erc8004AgentRow, Erc8004FeedbackRow, Erc8004ResponseRow
+from service.workflows import erc8004_sync
 from service.workflows.erc8004_fetch import UriFetcher
 from service.workflows.erc8004_reputation import service_feedback
-from service.workflows.erc8004_sync import Erc8004Deps, Erc8004Report, sync_erc8004
-from tests.erc8004.conftest import Deployed, data_uri, deploy, registration, send
+from service.workflows.erc8004_sync import Erc8004Deps, Erc8004Report, recheck_feedback, sync_erc8004
+from tests.erc8004.conftest import Deployed, calldata, data_uri, deploy, registration, send
 from tests.erc8004.solidity import Compiled
-from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, anvil_fixture
+from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, anvil_fixture, free_port
 from tests.support.db import fresh_database_url
 from tests.support.didweb_host import DidWebHost
 
@@ -296,3 +297,147 @@ def test_reorg_rolls_indexing_back_exactly(chain: Deployed, anvil_node: AnvilNod
         [(alice.lower(), "2", None), (alice.lower(), "5", None), (bob.lower(), "3", None)]
     )  # the revocation was orphaned
     assert json.dumps(_store(deps)) != json.dumps(orphaned)
+
+
+def test_payee_is_the_agent_wallet_when_the_feedback_was_given(
+    chain: Deployed, files_host: DidWebHost, deps_factory: Any
+) -> None:
+    """The wallet is read at the feedback's (and the payment's) block: a wallet changed afterwards still verifies
+    the payments made to the old one, and payments to the old one after the change do not."""
+    accounts = chain.w3.eth.accounts
+    owner, alice, bob, carol = accounts[1], accounts[2], accounts[3], accounts[4]
+    agent = chain.register(owner=owner, uri=data_uri(registration(services=[{"name": "DID", "endpoint": SERVICE_DID}])))
+    old_wallet = owner.lower()
+    tx_alice = _pay_by_authorization(chain, payer_index=2, payee=owner)
+    uri, digest = _publish(files_host, "/w/alice.json", _file(chain, agent=agent, client=alice.lower(), value=90,
+                           proof=_proof(chain, sender=alice.lower(), to=old_wallet, tx=tx_alice)))  # fmt: skip
+    chain.give(client=alice, agent_id=agent, value=90, uri=uri, file_hash=digest)
+    new_wallet = Account.create()
+    chain.set_wallet(owner=owner, agent_id=agent, wallet=new_wallet)
+    assert chain.w3.eth.call({"to": chain.identity, "data": calldata("getAgentWallet(uint256)", ["uint256"],
+                                                                      [agent])})[-20:] == bytes.fromhex(
+        new_wallet.address[2:])  # fmt: skip
+    # bob pays the old wallet after the change: it was not the agent's wallet then
+    tx_bob = _pay(chain, payer=bob, payee=owner)
+    uri, digest = _publish(files_host, "/w/bob.json", _file(chain, agent=agent, client=bob.lower(), value=80,
+                           proof=_proof(chain, sender=bob.lower(), to=old_wallet, tx=tx_bob)))  # fmt: skip
+    chain.give(client=bob, agent_id=agent, value=80, uri=uri, file_hash=digest)
+    # carol pays the new wallet
+    tx_carol = _pay(chain, payer=carol, payee=new_wallet.address)
+    proof = _proof(chain, sender=carol.lower(), to=new_wallet.address.lower(), tx=tx_carol)
+    uri, digest = _publish(files_host, "/w/carol.json",
+                           _file(chain, agent=agent, client=carol.lower(), value=70, proof=proof))  # fmt: skip
+    chain.give(client=carol, agent_id=agent, value=70, uri=uri, file_hash=digest)
+
+    deps = deps_factory("w")
+    _sync(deps)
+    rows = _rows(deps)
+    verdicts = {who: (rows[(str(agent), who.lower(), 1)].status, rows[(str(agent), who.lower(), 1)].reason)
+                for who in (alice, bob, carol)}  # fmt: skip
+    assert verdicts == {alice: ("payment-verified", None), bob: ("unverified", "payment-wrong-payee"),
+                        carol: ("payment-verified", None)}  # fmt: skip
+
+
+def _signed_transfer(chain: Deployed, *, payer_index: int, payee: str, amount: int = 10_000) -> tuple[str, bytes]:
+    """A token transfer signed by the payer but not sent yet (for the nonce after the payer's next transaction):
+    (its hash, the raw transaction)."""
+    payer = Account.from_key(dev_mnemonic_keys(count=payer_index + 1)[payer_index])
+    token = token_contract(w3=chain.w3)
+    tx = token.functions.transfer(Web3.to_checksum_address(payee), amount).build_transaction({
+        "from": payer.address, "nonce": chain.w3.eth.get_transaction_count(payer.address) + 1, "gas": 200_000,
+        "chainId": chain.registries.chain_id, "maxFeePerGas": 10 * 10**9, "maxPriorityFeePerGas": 10**9,
+    })  # fmt: skip
+    signed = payer.sign_transaction(tx)
+    return "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
+
+
+def test_open_payment_checks_upgrade_when_the_chain_settles_and_never_downgrade(
+    chain: Deployed, anvil_node: AnvilNode, files_host: DidWebHost, deps_factory: Any
+) -> None:
+    accounts = chain.w3.eth.accounts
+    owner, alice, dave = accounts[1], accounts[2], accounts[6]
+    agent = chain.register(owner=owner, uri=data_uri(registration(services=[{"name": "DID", "endpoint": SERVICE_DID}])))
+    tx_alice = _pay_by_authorization(chain, payer_index=2, payee=owner)
+    uri, digest = _publish(files_host, "/r/alice.json", _file(chain, agent=agent, client=alice.lower(), value=100,
+                           proof=_proof(chain, sender=alice.lower(), to=owner.lower(), tx=tx_alice)))  # fmt: skip
+    chain.give(client=alice, agent_id=agent, value=100, uri=uri, file_hash=digest)
+    # dave's payment is signed but not broadcast yet: the node does not know it when the feedback is indexed
+    tx_dave, raw = _signed_transfer(chain, payer_index=6, payee=owner)
+    uri, digest = _publish(files_host, "/r/dave.json", _file(chain, agent=agent, client=dave.lower(), value=60,
+                           proof=_proof(chain, sender=dave.lower(), to=owner.lower(), tx=tx_dave)))  # fmt: skip
+    chain.give(client=dave, agent_id=agent, value=60, uri=uri, file_hash=digest)
+
+    deps = deps_factory("r")
+    first = _sync(deps)
+    key_alice, key_dave = (str(agent), alice.lower(), 1), (str(agent), dave.lower(), 1)
+    assert (_rows(deps)[key_dave].status, _rows(deps)[key_dave].reason) == ("unverified", "payment-not-found")
+    # open rows (dave's, and a never-mined one of an earlier test on this chain) are looked at again at the end
+    open_rows = first.rechecked
+    assert open_rows >= 1
+    assert first.upgraded == 0
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    network = f"eip155:{chain.registries.chain_id}"
+    # the payment network's node is down: the open row keeps its reason (not rpc-failed), the verified one stays
+    down = Erc8004Deps(engine=deps.engine, client=deps.client, files=deps.files,
+                       payments=PaymentReader(sources={network: JsonRpcSource(url=dead, timeout=1)}))  # fmt: skip
+    report = Erc8004Report()
+    recheck_feedback(deps=down, report=report)
+    assert (report.rechecked, report.upgraded) == (open_rows, 0)
+    # the registry's node is down too: the re-check stops, nothing changes
+    gone = Erc8004Deps(engine=deps.engine, files=deps.files, payments=down.payments,
+                       client=RegistryClient(w3=Web3(Web3.HTTPProvider(dead, request_kwargs={"timeout": 1})),
+                                             registries=chain.registries))  # fmt: skip
+    stopped = Erc8004Report()
+    recheck_feedback(deps=gone, report=stopped)
+    assert stopped.recheck_error is not None
+    assert stopped.upgraded == 0
+    rows = _rows(deps)
+    assert (rows[key_dave].status, rows[key_dave].reason) == ("unverified", "payment-not-found")
+    assert (rows[key_alice].status, rows[key_alice].reason) == ("payment-verified", None)
+
+    # the payment is broadcast and mined: the next sync's re-check upgrades dave's feedback
+    anvil_node.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
+    assert chain.w3.eth.wait_for_transaction_receipt(tx_dave, timeout=10)["status"] == 1  # type: ignore[arg-type]
+    again = _sync(deps)
+    assert (again.feedback, again.upgraded) == (0, 1)
+    rows = _rows(deps)
+    assert (rows[key_dave].status, rows[key_dave].reason, rows[key_dave].payment_tx) == (
+        "payment-verified", None, tx_dave)  # fmt: skip
+    assert (rows[key_alice].status, rows[key_alice].reason) == ("payment-verified", None)
+    assert _sync(deps).rechecked == open_rows - 1  # dave's is settled: no longer open
+
+
+def test_a_refused_chunk_insert_is_stored_row_by_row(
+    chain: Deployed, deps_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's feedback goes in with one multi-row INSERT; when the database refuses it, each row is stored in its
+    own savepoint and only the refused one becomes a reject (the rest, and the checkpoint, go on)."""
+    accounts = chain.w3.eth.accounts
+    services = [{"name": "DID", "endpoint": SERVICE_DID}]
+    agent = chain.register(owner=accounts[1], uri=data_uri(registration(services=services)))
+    for client, value in zip(accounts[2:5], (10, 20, 30), strict=True):
+        chain.give(client=client, agent_id=agent, value=value)
+
+    def refused_insert(*args: Any) -> Any:
+        raise RuntimeError("the database refused the batch")
+
+    real_add = erc8004_sync._add
+
+    def add(session: Any, row: Any) -> None:
+        if row.agent_id == str(agent) and row.value == "20":
+            raise RuntimeError("the database refused this row")
+        real_add(session, row)
+
+    monkeypatch.setattr(erc8004_sync, "insert", refused_insert)
+    monkeypatch.setattr(erc8004_sync, "_add", add)
+    deps = deps_factory("f")
+    report = _sync(deps)
+    ours = {r.value: (r.status, r.reason, r.detail) for r in _rows(deps).values() if r.agent_id == str(agent)}
+    assert ours == {
+        "10": ("unverified", "no-feedback-file", ""),
+        "20": ("rejected", "judge-failed", "storing raised RuntimeError"),
+        "30": ("unverified", "no-feedback-file", ""),
+    }
+    assert report.feedback == len(_rows(deps))
+    assert report.to_block == chain.w3.eth.block_number

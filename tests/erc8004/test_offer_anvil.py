@@ -111,7 +111,7 @@ def test_served_feedback_file_round_trips_through_our_indexer(
     assert answer.headers["ERC8004-Feedback-Hash"] == "0x" + Web3.keccak(body).hex().removeprefix("0x")
     doc = json.loads(body)
     assert set(doc) >= REQUIRED
-    assert (doc["value"], doc["valueDecimals"], doc["tag1"]) == (4, 0, "starred")
+    assert (doc["value"], doc["valueDecimals"], doc["tag1"]) == (75, 0, "starred")  # 4★ on the 0–100 scale
     assert doc["proofOfPayment"] == {"fromAddress": reviewer.lower(), "toAddress": owner.lower(),
                                      "chainId": str(chain.registries.chain_id), "txHash": tx}  # fmt: skip
     assert doc["omatrust"]["attestation"] == "0x" + "cd" * 32
@@ -121,7 +121,7 @@ def test_served_feedback_file_round_trips_through_our_indexer(
     # the reviewer points giveFeedback at the served bytes (hosted as-is) with the header's hash
     files_host.set("/served/feedback.json", body)
     digest = bytes.fromhex(answer.headers["ERC8004-Feedback-Hash"][2:])
-    chain.give(client=reviewer, agent_id=agent, value=4, uri=files_host.url("/served/feedback.json"), file_hash=digest)
+    chain.give(client=reviewer, agent_id=agent, value=75, uri=files_host.url("/served/feedback.json"), file_hash=digest)
     sync_erc8004(deps=deps, scanner=FeedbackScanner(client=deps.client, chunk_blocks=50))
     with session_scope(deps.engine) as session:
         row = session.get(Erc8004FeedbackRow, (chain.registries.chain_id, chain.registries.reputation.lower(),
@@ -136,7 +136,7 @@ def test_served_feedback_file_round_trips_through_our_indexer(
     rep = client.get(f"/v1/services/{quote(SERVICE, safe='')}/reputation").json()
     assert rep["erc8004"]["count"] == 1
     assert rep["erc8004"]["paymentVerified"] == 1
-    assert rep["erc8004"]["normalizedMean"] == 4
+    assert rep["erc8004"]["normalizedMean"] == 75
     assert rep["erc8004"]["inScore"] is False
     page = client.get(f"/services/{quote(SERVICE, safe='')}")
     assert page.status_code == 200

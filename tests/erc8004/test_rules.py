@@ -20,6 +20,9 @@ from service.verdicts.erc8004 import (
     parse_feedback_file,
     parse_registration,
     rating_feedback_file,
+    rating_unit,
+    recheck_replaces,
+    score_units,
     summarize,
 )
 from service.verdicts.payment import TRANSFER_TOPIC
@@ -118,8 +121,60 @@ def test_our_feedback_file_parses_back() -> None:
                                 proof=ProofOfPayment(CLIENT, WALLET, 1, TX), attestation=None,
                                 review_url="https://r/v1/reviews/x")  # fmt: skip
     parsed = parse_feedback_file(body)
-    assert (parsed.value, parsed.value_decimals, parsed.client_address) == (4, 0, CLIENT)
+    assert (parsed.value, parsed.value_decimals, parsed.client_address) == (75, 0, CLIENT)  # 4★ on the 0–100 scale
     assert parsed.proof_of_payment == ProofOfPayment(CLIENT, WALLET, 1, TX)
+    registry = str(BASE["agentRegistry"])
+    values = [json.loads(rating_feedback_file(agent_registry=registry, agent_id=3, client_address=CLIENT,
+                                              created_at="t", rating=r, proof=None, attestation=None,
+                                              review_url="u"))["value"] for r in (1, 2, 3, 4, 5)]  # fmt: skip
+    assert values == [0, 25, 50, 75, 100]
+    assert [rating_unit(value=v, decimals=0, tag1="starred") for v in values] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_rating_units_are_on_the_0_to_100_scale() -> None:
+    assert rating_unit(value=8750, decimals=2, tag1="starred") == pytest.approx(0.875)
+    assert rating_unit(value=87, decimals=0, tag1="Rating") == pytest.approx(0.87)
+    assert rating_unit(value=101, decimals=0, tag1="starred") is None  # off the scale
+    assert rating_unit(value=-1, decimals=0, tag1="starred") is None
+    assert rating_unit(value=99, decimals=0, tag1="uptime") is None  # not a rating
+
+
+def test_score_units_take_verified_live_ratings_once_per_client() -> None:
+    ok, no = "payment-verified", "unverified"
+
+    def fact(value: int, *, client: str, at: tuple[int, int], status: str = ok, **kw: bool) -> FeedbackFacts:
+        return FeedbackFacts(value=value, decimals=0, tag1="starred", status=status, client=client, position=at,
+                             self_feedback=kw.get("self_feedback", False),
+                             revoked=kw.get("revoked", False))  # fmt: skip
+
+    units = score_units([
+        fact(20, client="a", at=(5, 0)), fact(80, client="a", at=(7, 1)),  # a: the latest counts
+        fact(100, client="b", at=(6, 0)), fact(0, client="b", at=(9, 0), revoked=True),  # a revoked one does not
+        fact(0, client="c", at=(3, 0), status=no), fact(0, client="d", at=(3, 1), self_feedback=True),
+        fact(500, client="e", at=(4, 0)),  # off the 0–100 scale
+    ])  # fmt: skip
+    assert sorted(units) == [0.8, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "replaces"),
+    [
+        (("unverified", "payment-not-found"), ("payment-verified", None), True),
+        (("unverified", "payment-pending"), ("unverified", "payment-reverted"), True),
+        (("unverified", "rpc-failed"), ("unverified", "payment-wrong-payee"), True),
+        (("unverified", "network-not-configured"), ("payment-verified", None), True),
+        (("unverified", "payment-pending"), ("unverified", "rpc-failed"), False),  # node down: keep
+        (("unverified", "payment-not-found"), ("rejected", "fetch-timeout"), False),  # file unreachable now: keep
+        (("unverified", "payment-pending"), ("unverified", "payment-pending"), False),
+        (("payment-verified", None), ("unverified", "payment-reverted"), False),  # never a downgrade
+        (("unverified", "payment-wrong-payee"), ("payment-verified", None), False),  # final: not re-opened
+        (("rejected", "feedback-hash-mismatch"), ("payment-verified", None), False),
+    ],
+)
+def test_a_recheck_replaces_only_open_verdicts_with_settled_ones(
+    old: tuple[str, str | None], new: tuple[str, str | None], replaces: bool
+) -> None:
+    assert recheck_replaces(old_status=old[0], old_reason=old[1], new_status=new[0], new_reason=new[1]) is replaces
 
 
 def test_data_uris_are_decoded_and_bounded() -> None:

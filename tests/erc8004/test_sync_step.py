@@ -11,10 +11,11 @@ from web3 import Web3
 
 from service.chain.eas_relayer import EasClient
 from service.chain.erc8004 import parse_registries, registries_for
-from service.cli.erc8004 import sync_step
+from service.cli.erc8004 import summary, sync_step
 from service.config import Settings
 from service.store.engine import make_engine
 from service.store.migrate import upgrade
+from service.workflows.erc8004_sync import Erc8004Report
 from service.workflows.runtime import Runtime
 from tests.erc8004.conftest import data_uri, deploy, registration
 from tests.erc8004.solidity import Compiled
@@ -74,3 +75,12 @@ def test_sync_step_indexes_the_configured_registries(
     assert "erc8004: synced blocks" in out.out
     assert f"agents not mapped to a service DID: {lonely}" in out.err
     assert sync_step(settings=Settings(), rt=rt, args=args) is None  # anvil's chain id has no default registries
+
+
+def test_summary_reports_the_recheck() -> None:
+    assert summary(Erc8004Report()) == "erc8004: nothing to read"
+    line = summary(Erc8004Report(from_block=1, to_block=9, rechecked=3, upgraded=1))
+    assert line.startswith("erc8004: synced blocks 1..9: 0 new feedback")
+    assert line.endswith("; re-checked 3 open payment checks, 1 settled")
+    idle = summary(Erc8004Report(rechecked=2))
+    assert idle == "erc8004: nothing to read; re-checked 2 open payment checks, 0 settled"

@@ -63,6 +63,7 @@ class Settler:
 def transfer_directly(*, w3: Web3, payer: LocalAccount, to: str, amount: int, lock: threading.RLock | None = None,
                       asset: str = TOKEN_ADDRESS) -> str:  # fmt: skip
     """A plain ERC-20 ``transfer`` sent by the payer itself (needs gas money): another real way to pay."""
+
     def go() -> str:
         token = token_contract(w3=w3, address=asset)
         tx = token.functions.transfer(Web3.to_checksum_address(to), amount).build_transaction({

@@ -4,6 +4,9 @@ refused or kept with its reason, confirmations, and a reorg that removes a payme
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +17,15 @@ from web3 import Web3
 
 from service.chain.token import ensure_token, mint_to
 from service.cli.demo_kit import Merchant, Reviewer
+from service.domain import Review
+from service.errors import ChainUnavailable
+from service.payments.reader import PaymentReader
 from service.payments.sources import JsonRpcSource
 from service.store.engine import session_scope
 from service.store.tables import OutcomeHistoryRow, ProofRow
+from service.workflows.payment_check import start_chain_reads
 from service.workflows.reverify import ReverifyOptions, reverify
+from service.workflows.submit import prepare_review, submit_review
 from tests.payments.conftest import PRICE, Service, receipt_for, signed_offer
 from tests.payments.settle import Settler
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, anvil_fixture, free_port
@@ -95,7 +103,8 @@ def test_settled_payment_is_payment_backed_with_one_rpc_read(
     assert (payment["status"], payment["method"], payment["network"]) == ("settled", "eip3009", anvil_network)
     assert payment["payTo"] == shop.address.lower()
     assert payment["amount"] == str(PRICE)
-    assert svc.payments.reads == 1
+    # One read: sent ahead by the prepare call and taken by its check; the submission's check was a cached repeat.
+    assert (svc.payments.reads, svc.payments.joined) == (1, 1)
 
 
 def test_tx_paying_another_address_is_refused(
@@ -341,3 +350,217 @@ def test_tx_interaction_refusals(
     malformed = reviewer.submit(svc.client, subject=shop.did, ratingValue=4,
                                 proofs=[_tx_proof("not a network", tx)])  # fmt: skip
     assert (malformed.status_code, malformed.json()["code"]) == (422, "bad-field-value")
+
+
+# ---- tx-interaction proofs at re-verification: re-read like receipts' payments ------------------------------------
+
+
+def _signed_value_tx(w3: Web3, sender: LocalAccount, to: str) -> tuple[str, bytes]:
+    """A signed 1-wei transfer with exactly the intrinsic gas (21000): to an address with code it runs out of gas."""
+    tx = {"to": Web3.to_checksum_address(to), "value": 1, "gas": 21_000, "chainId": w3.eth.chain_id,
+          "nonce": w3.eth.get_transaction_count(sender.address), "maxFeePerGas": 10**10,
+          "maxPriorityFeePerGas": 10**9}  # fmt: skip
+    signed = sender.sign_transaction(tx)
+    return "0x" + bytes(signed.hash).hex().removeprefix("0x"), bytes(signed.raw_transaction)
+
+
+def _mined(w3: Web3, raw: bytes) -> int:
+    tx_hash = w3.eth.send_raw_transaction(raw)
+    return int(w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)["status"])
+
+
+def _proof_row(svc: Service, review_id: str) -> ProofRow:
+    with session_scope(svc.rt.engine) as session:
+        row = session.query(ProofRow).filter(ProofRow.review_id == review_id).one()
+        session.expunge(row)
+        return row
+
+
+def _tx_history(svc: Service, review_id: str) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    with session_scope(svc.rt.engine) as session:
+        rows = session.query(OutcomeHistoryRow).filter(OutcomeHistoryRow.review_id == review_id).all()
+        return [(r.before_status, r.after_status, r.before_reason, r.after_reason) for r in rows]
+
+
+def _tx_review(
+    svc: Service, shop: Merchant, w3: Web3, node: AnvilNode, network: str
+) -> tuple[Reviewer, str, bytes, dict[str, Any]]:
+    """A review backed by a verified tx-interaction (1 wei from the reviewer to the shop), taken after a snapshot.
+    Returns (reviewer, snapshot id, the signed transaction, the review as answered)."""
+    reviewer = Reviewer()
+    node.rpc("anvil_setBalance", [reviewer.address, hex(10**18)])
+    snapshot = node.rpc("evm_snapshot")
+    tx, raw = _signed_value_tx(w3, reviewer.account, shop.address)
+    assert _mined(w3, raw) == 1
+    resp = reviewer.submit(svc.client, subject=shop.did, ratingValue=4, proofs=[_tx_proof(network, tx)])
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert (body["evidence"], body["proofs"][0]["status"]) == ("tx-interaction", "verified"), body
+    return reviewer, snapshot, raw, body
+
+
+def test_tx_interaction_removed_by_a_reorg_is_downgraded_at_reverify(
+    on_anvil: Callable[..., Service], shop: Merchant, anvil_w3: Web3, anvil_node: AnvilNode, anvil_network: str
+) -> None:
+    svc = on_anvil()
+    _, snapshot, _, body = _tx_review(svc, shop, anvil_w3, anvil_node, anvil_network)
+    assert anvil_node.rpc("evm_revert", [snapshot]) is True  # the chain without the transaction …
+    anvil_node.rpc("anvil_mine", [hex(3)])  # … grows past it
+    report = _reverify(svc)
+    assert [(c["proofType"], c["before"]["status"], c["after"]["status"], c["after"]["reason"])
+            for c in report.payment_changes] == [("tx-interaction", "verified", "invalid", "tx-not-found")]  # fmt: skip
+    assert report.review_changes[-1]["after"]["evidence"] == "none"
+    after = svc.client.get(f"/v1/reviews/{body['id']}").json()
+    assert (after["evidence"], after["proofs"][0]["status"], after["proofs"][0]["reason"]) == (
+        "none", "invalid", "tx-not-found")  # fmt: skip
+    assert _tx_history(svc, body["id"]) == [("verified", "invalid", None, "tx-not-found")]
+    # The next run finds nothing new and does not bring the class back.
+    again = _reverify(svc)
+    assert (again.payment_changes, svc.client.get(f"/v1/reviews/{body['id']}").json()["evidence"]) == ([], "none")
+
+
+def test_tx_interaction_reverted_after_a_reorg_is_downgraded_at_reverify(
+    on_anvil: Callable[..., Service], shop: Merchant, anvil_w3: Web3, anvil_node: AnvilNode, anvil_network: str
+) -> None:
+    svc = on_anvil()
+    _, snapshot, raw, body = _tx_review(svc, shop, anvil_w3, anvil_node, anvil_network)
+    # The reorged chain holds the very same signed transaction, but there the shop's address has code that reverts:
+    # with only the intrinsic gas, the transaction is mined and fails (status 0).
+    assert anvil_node.rpc("evm_revert", [snapshot]) is True
+    anvil_node.rpc("anvil_setCode", [shop.address, "0x60006000fd"])  # PUSH1 0 PUSH1 0 REVERT
+    try:
+        assert _mined(anvil_w3, raw) == 0
+        report = _reverify(svc)
+    finally:
+        anvil_node.rpc("anvil_setCode", [shop.address, "0x"])
+    assert [(c["before"]["status"], c["after"]["status"], c["after"]["reason"]) for c in report.payment_changes] == [
+        ("verified", "invalid", "tx-reverted")]  # fmt: skip
+    assert svc.client.get(f"/v1/reviews/{body['id']}").json()["evidence"] == "none"
+    assert _tx_history(svc, body["id"]) == [("verified", "invalid", None, "tx-reverted")]
+
+
+def test_rpc_down_at_reverify_keeps_a_tx_interaction(
+    on_anvil: Callable[..., Service], shop: Merchant, anvil_w3: Web3, anvil_node: AnvilNode, anvil_network: str
+) -> None:
+    svc = on_anvil()
+    _, _, _, body = _tx_review(svc, shop, anvil_w3, anvil_node, anvil_network)
+    svc.payments.sources[anvil_network] = JsonRpcSource(url=f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    report = _reverify(svc)
+    assert report.payment_changes == []
+    assert [(k["proofId"] > 0, k["reason"]) for k in report.payment_kept] == [(True, "rpc-failed")]
+    assert report.exit_code() == 3
+    row = _proof_row(svc, body["id"])
+    assert (row.status, row.reason) == ("verified", None)
+    assert svc.client.get(f"/v1/reviews/{body['id']}").json()["evidence"] == "tx-interaction"
+    assert _tx_history(svc, body["id"]) == []
+
+
+def test_tx_interaction_pending_at_submission_is_upgraded_once_confirmed(
+    on_anvil: Callable[..., Service], shop: Merchant, anvil_w3: Web3, anvil_node: AnvilNode, anvil_network: str
+) -> None:
+    svc = on_anvil(confirmations=3)
+    reviewer = Reviewer()
+    tx = _send_value(anvil_w3, anvil_node, reviewer.account, shop.address)
+    resp = reviewer.submit(svc.client, subject=shop.did, ratingValue=4, proofs=[_tx_proof(anvil_network, tx)])
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert (body["evidence"], body["proofs"][0]["status"], body["proofs"][0]["reason"]) == (
+        "none", "indeterminate", "tx-pending")  # fmt: skip
+    kept = _reverify(svc)  # still one confirmation: kept, an attempt
+    assert (kept.payment_changes, [k["reason"] for k in kept.payment_kept]) == ([], ["tx-pending"])
+    anvil_node.rpc("anvil_mine", [hex(2)])
+    report = _reverify(svc)
+    assert [(c["before"]["status"], c["after"]["status"]) for c in report.payment_changes] == [
+        ("indeterminate", "verified")]  # fmt: skip
+    after = svc.client.get(f"/v1/reviews/{body['id']}").json()
+    assert (after["evidence"], after["proofs"][0]["status"]) == ("tx-interaction", "verified")
+    assert _tx_history(svc, body["id"]) == [("indeterminate", "verified", "tx-pending", None)]
+
+
+def test_a_tx_interaction_target_the_subject_no_longer_lists_is_kept(
+    on_anvil: Callable[..., Service], shop: Merchant, anvil_w3: Web3, anvil_node: AnvilNode, anvil_network: str,
+    didweb: DidWebHost,
+) -> None:  # fmt: skip
+    svc = on_anvil()
+    _, _, _, body = _tx_review(svc, shop, anvil_w3, anvil_node, anvil_network)
+    didweb.set_document(Merchant(host=didweb.host, network=anvil_network).did_document())  # the shop rotated keys
+    report = _reverify(svc)
+    assert (report.payment_changes, report.payment_kept, report.exit_code()) == ([], [], 0)
+    assert svc.client.get(f"/v1/reviews/{body['id']}").json()["evidence"] == "tx-interaction"
+    assert _tx_history(svc, body["id"]) == []
+
+
+# ---- reads sent ahead (PaymentReader.prefetch over a kept-alive JSON-RPC connection) -------------------------------
+
+
+def test_submission_sends_the_read_ahead_and_its_check_takes_it(
+    on_anvil: Callable[..., Service], shop: Merchant, buyer: Reviewer, anvil_settler: Settler
+) -> None:
+    svc = on_anvil()
+    tx = anvil_settler.pay(payer=buyer.account, pay_to=shop.address, amount=PRICE)
+    review = Review(subject=shop.did, version="", rating_value=5, review_body="", screenshot_urls=(),
+                    proofs=(json.dumps(receipt_for(shop, buyer, tx)),))  # fmt: skip
+    deadline = int(time.time()) + 600
+    prepared = prepare_review(rt=svc.rt, attester=buyer.address, review=review, deadline=deadline)  # no checks
+    assert (svc.payments.reads, svc.payments.joined) == (0, 0)
+    review_id = submit_review(rt=svc.rt, attester=buyer.address, data=prepared.data, deadline=deadline,
+                              nonce=int(prepared.typed_data["message"]["nonce"]),
+                              signature=buyer.sign(prepared.typed_data))  # fmt: skip
+    assert (svc.payments.reads, svc.payments.joined) == (1, 1)  # sent when the review was validated, taken once
+    assert svc.client.get(f"/v1/reviews/{review_id}").json()["paymentBacked"] is True
+
+
+def test_a_read_sent_ahead_is_taken_by_the_check(
+    anvil_node: AnvilNode, anvil_network: str, anvil_settler: Settler, shop: Merchant, buyer: Reviewer
+) -> None:
+    tx = anvil_settler.pay(payer=buyer.account, pay_to=shop.address, amount=PRICE)
+    source = JsonRpcSource(url=anvil_node.url)
+    reader = PaymentReader(sources={anvil_network: source})
+    review = Review(subject=shop.did, version="", rating_value=5, review_body="", screenshot_urls=(),
+                    proofs=(json.dumps(receipt_for(shop, buyer, tx)), json.dumps(_tx_proof(anvil_network, tx)),
+                            "not json", json.dumps({"proofType": "x402-receipt", "proofObject": "{}"})))  # fmt: skip
+    assert start_chain_reads(review=review, payments=reader) == 1  # one transaction named twice: one read
+    assert (reader.reads, reader.joined) == (0, 0)  # sent, not taken yet
+    seen = reader.observe(network=anvil_network, transaction=tx.upper().replace("0X", "0x"))
+    assert (seen.mined, seen.status, reader.reads, reader.joined) == (True, 1, 1, 1)
+    reader.observe(network=anvil_network, transaction=tx)  # cached now
+    assert (reader.reads, reader.joined) == (1, 1)
+    assert reader.prefetch(network=anvil_network, transaction=tx) is False  # cached: nothing sent
+    assert reader.prefetch(network="eip155:999999", transaction=tx) is False  # not configured
+    assert start_chain_reads(review=review, payments=None) == 0
+    source.close()
+
+
+def test_a_read_nobody_takes_is_dropped_and_rpc_down_is_seen_by_the_check(
+    anvil_node: AnvilNode, anvil_network: str
+) -> None:
+    now = [1000.0]
+    reader = PaymentReader(sources={anvil_network: JsonRpcSource(url=anvil_node.url)}, abandon_after=5.0,
+                           max_inflight=1, clock=lambda: now[0])  # fmt: skip
+    unknown, other = "0x" + "0e" * 32, "0x" + "0f" * 32
+    assert reader.prefetch(network=anvil_network, transaction=unknown) is True
+    assert reader.prefetch(network=anvil_network, transaction=other) is False  # max_inflight reached
+    now[0] += 6  # the submission that sent it was refused before its check: dropped at the next prefetch
+    assert reader.prefetch(network=anvil_network, transaction=other) is True
+    assert reader.observe(network=anvil_network, transaction=other).known is False
+    assert (reader.reads, reader.joined) == (1, 1)
+    reader.observe(network=anvil_network, transaction=unknown)  # read in line
+    assert (reader.reads, reader.joined) == (2, 1)
+    down = PaymentReader(sources={anvil_network: JsonRpcSource(url=f"http://127.0.0.1:{free_port()}", timeout=1.0)})
+    assert down.prefetch(network=anvil_network, transaction=unknown) is False  # could not send: left to the check
+    with pytest.raises(ChainUnavailable):
+        down.observe(network=anvil_network, transaction=unknown)
+
+
+def test_a_kept_alive_connection_the_node_closed_is_retried_once(anvil_node: AnvilNode, anvil_network: str) -> None:
+    source = JsonRpcSource(url=anvil_node.url)
+    tx = "0x" + "0a" * 32
+    assert source.observe(network=anvil_network, transaction=tx).known is False
+    [conn] = source._idle
+    assert conn.sock is not None
+    conn.sock.shutdown(socket.SHUT_RDWR)  # as if the node had closed it while idle
+    pending = source.begin(network=anvil_network, transaction=tx)
+    assert pending.finish().known is False
+    with pytest.raises(ChainUnavailable):
+        pending.finish()  # an answer is read once
+    source.close()

@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 from eth_utils.crypto import keccak
 
-from service.domain import PaymentStatus, Reason, ReceiptPayload, TxLog, TxObservation
+from service.domain import PaymentStatus, ProofStatus, Reason, ReceiptPayload, TxLog, TxObservation
 from service.errors import DnsFailed
 from service.verdicts import payment as rules
 from service.verdicts.payment import PaymentTerms, judge_payment
+from service.verdicts.tx_interaction import keeps_stored
 
 NET = "eip155:84532"
 TX = "0x" + "ab" * 32
@@ -136,3 +137,18 @@ def test_failed_payee_lookup_is_indeterminate_never_a_mismatch() -> None:
 def test_json_round_trip() -> None:
     check = judge(observed(auth_used(ASSET, PAYER), transfer(ASSET, PAYER, PAYTO, 1000)))
     assert type(check).from_json(check.to_json()) == check
+
+
+@pytest.mark.parametrize(
+    ("stored", "fresh", "kept"),
+    [
+        (ProofStatus.VERIFIED, ProofStatus.INDETERMINATE, True),  # could not re-read: never a downgrade
+        (ProofStatus.VERIFIED, ProofStatus.UNAUTHORIZED, True),  # target judged as of acceptance
+        (ProofStatus.VERIFIED, ProofStatus.INVALID, False),  # gone / reverted / someone else's
+        (ProofStatus.INDETERMINATE, ProofStatus.VERIFIED, False),  # confirmed since
+        (ProofStatus.INDETERMINATE, ProofStatus.UNAUTHORIZED, False),
+        (ProofStatus.UNAUTHORIZED, ProofStatus.VERIFIED, False),
+    ],
+)
+def test_tx_interaction_recheck_keeps_or_moves(stored: ProofStatus, fresh: ProofStatus, kept: bool) -> None:
+    assert keeps_stored(stored=stored, fresh=fresh) is kept

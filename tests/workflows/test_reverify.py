@@ -206,6 +206,31 @@ def test_forged_receipts_planted_in_the_database_are_caught(batch_env: BatchEnv)
     assert len(env.history()) == 2
 
 
+def test_report_lists_are_bounded_and_every_change_is_still_counted_and_recorded(batch_env: BatchEnv) -> None:
+    """The report keeps ``report_limit`` entries per list (its memory does not grow with a run's changes); the
+    count, the exit code and the history rows cover every change."""
+    env = batch_env
+    forged = []
+    for n in range(3):
+        review_id = env.verified_review(fmt="jws")
+        wrapper = json.loads(env.review(review_id).proofs_json[0])
+        env.replace_proof(review_id, 0, forge_jws(wrapper, transaction="0x" + f"{n + 1:02x}" * 32))
+        forged.append(review_id)
+    env.verified_review()
+
+    report = env.reverify(clock=later(env), report_limit=1, chunk_size=2)
+
+    out = report.to_json()
+    assert report.changed == out["changed"] == 3
+    assert len(out["changes"]) == len(out["reviewChanges"]) == 1
+    assert out["omitted"] == {"changes": 2, "reviewChanges": 2}
+    assert report.review_changes.total == 3
+    assert {h.review_id for h in env.history()} == set(forged)  # all recorded, whatever the report lists
+    assert out["changes"][0]["reviewId"] in forged
+    unlimited = env.reverify(clock=later(env), dry_run=True)
+    assert unlimited.to_json()["omitted"] == {}
+
+
 def _table_dump(env: BatchEnv) -> dict[str, list[tuple[object, ...]]]:
     from sqlalchemy import MetaData
     from sqlalchemy import select as sa_select

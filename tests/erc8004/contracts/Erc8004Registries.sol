@@ -53,6 +53,27 @@ contract Erc8004IdentityRegistry {
         return wallets[agentId];
     }
 
+    /// The owner (or an operator) points the agent's payment wallet at `newWallet`, which proves control by signing
+    /// the EIP-712 message AgentWalletSet(agentId, newWallet, owner, deadline) of this registry's domain.
+    function setAgentWallet(uint256 agentId, address newWallet, uint256 deadline, bytes calldata signature) external {
+        address owner = ownerOf(agentId);
+        require(isAuthorizedOrOwner(msg.sender, agentId), "not authorized");
+        require(block.timestamp <= deadline, "expired");
+        require(newWallet != address(0) && signature.length == 65, "bad wallet signature");
+        bytes32 domain = keccak256(abi.encode(
+            keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+            keccak256("ERC8004IdentityRegistry"), keccak256("1"), block.chainid, address(this)));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", domain, keccak256(abi.encode(
+            keccak256("AgentWalletSet(uint256 agentId,address newWallet,address owner,uint256 deadline)"),
+            agentId, newWallet, owner, deadline))));
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        require(ecrecover(digest, v, r, s) == newWallet, "wallet did not sign");
+        wallets[agentId] = newWallet;
+        emit MetadataSet(agentId, "agentWallet", "agentWallet", abi.encodePacked(newWallet));
+    }
+
     function approve(address to, uint256 agentId) external {
         address owner = ownerOf(agentId);
         require(msg.sender == owner || operators[owner][msg.sender], "not authorized");
