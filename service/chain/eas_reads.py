@@ -62,6 +62,12 @@ def _address_bytes(address: str) -> bytes:
     return raw
 
 
+@functools.lru_cache(maxsize=65536)
+def checksum_cached(address: str) -> str:
+    """EIP-55 form of a decoded address (a keccak each: recipients and attesters repeat across a sync)."""
+    return to_checksum_address(address)
+
+
 def _record(raw: bytes) -> AttestationRecord | None:
     """Decode ``getAttestation``'s return data; None for the all-zero struct of an unknown UID.
     Raises ChainUnavailable when the node returned something that is not that struct."""
@@ -83,8 +89,8 @@ def _from_struct(t: Sequence[Any]) -> AttestationRecord | None:
         expiration_time=int(t[3]),
         revocation_time=int(t[4]),
         ref_uid="0x" + bytes(t[5]).hex(),
-        recipient=to_checksum_address(t[6]),
-        attester=to_checksum_address(t[7]),
+        recipient=checksum_cached(t[6]),
+        attester=checksum_cached(t[7]),
         revocable=bool(t[8]),
         data=bytes(t[9]),
     )
