@@ -195,16 +195,22 @@ class _GlobalFolds:
             self._folding.discard(engine)
 
     def shift(self, engine: Engine, *, deltas: list[tuple[str, SubjectAggregate | None, SubjectAggregate]]) -> None:
-        """Apply committed (params version, before, after) changes of subject aggregates to the cached fold."""
+        """Apply committed (params version, before, after) changes of subject aggregates to the cached fold. A
+        ``before`` holding another process's write the fold has not seen yet can make a bucket negative: then the
+        fold is dropped and the next read folds again (this runs after a commit: it must never raise)."""
         with self._lock:
             fold = self._folds.get(engine)
             if fold is None:
                 return
             agg = fold.agg
-            for version, before, after in deltas:
-                if version != fold.params_version:
-                    continue
-                agg = _shifted(agg, before=before, after=after)
+            try:
+                for version, before, after in deltas:
+                    if version != fold.params_version:
+                        continue
+                    agg = _shifted(agg, before=before, after=after)
+            except ValueError:
+                self._folds.pop(engine, None)
+                return
             fold.agg = agg
 
 

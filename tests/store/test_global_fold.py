@@ -127,3 +127,23 @@ def test_another_process_write_is_folded_within_the_max_age(engine: Engine) -> N
     assert global_aggregate(engine=engine, max_age=3600.0) == before
     assert global_aggregate(engine=engine, wait=True, max_age=0.0).live_count() == before.live_count() + 1
     assert global_aggregate(engine=engine, max_age=3600.0).live_count() == before.live_count() + 1
+
+
+def test_superseding_another_process_write_the_fold_has_not_seen_refolds_instead_of_failing(engine: Engine) -> None:
+    """Process B's fold predates A's review; B then supersedes it (its ``before`` holds A's review): shifting the
+    fold would leave a bucket at −1. The commit must stand, and B's next read folds again (it used to answer 500
+    after committing — two API processes on one database, tests/concurrency)."""
+    attester, subject = "0x" + "d" * 40, "did:web:d.example"
+    folded = global_aggregate(engine=engine, wait=True, max_age=0.0)  # B's fold: nothing yet
+    other = make_engine(url=engine.url.render_as_string(hide_password=False))  # process A
+    try:
+        insert_review(other, rid="d1", subject=subject, attester=attester, rating=5, time=NOW - 10,
+                      evidence="verified")  # fmt: skip
+    finally:
+        other.dispose()
+    superseded = insert_review(engine, rid="d2", subject=subject, attester=attester, rating=1, time=NOW - 5,
+                               evidence="none")  # fmt: skip
+    assert superseded == "d1"
+    now_global = global_aggregate(engine=engine, max_age=3600.0)  # a fresh fold, not the stale one shifted
+    assert now_global.live_count() == folded.live_count() + 1
+    assert now_global == global_aggregate(engine=engine, wait=True, max_age=0.0)
