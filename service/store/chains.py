@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import delete, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from service.store.tables import (
@@ -25,17 +27,21 @@ CLAIMING_OUTBOX_STATES = ("submitted", "confirmed")
 
 
 def ensure_chain(session: Session, *, chain_id: int, genesis_hash: str, eas_address: str, now: int) -> int:
-    """The id of this identity's row, inserted when new."""
-    stmt = select(ChainRow).where(
+    """The id of this identity's row, inserted when new. Insert-or-ignore: processes starting together on a fresh
+    database all record the same identity."""
+    values = {"chain_id": chain_id, "genesis_hash": genesis_hash, "eas_address": eas_address, "first_seen_at": now}
+    keys = ["chain_id", "genesis_hash", "eas_address"]
+    table = ChainRow.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
+    else:
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
+    stmt = select(ChainRow.id).where(
         ChainRow.chain_id == chain_id, ChainRow.genesis_hash == genesis_hash, ChainRow.eas_address == eas_address
     )
-    row = session.exec(stmt).first()
-    if row is None:
-        row = ChainRow(chain_id=chain_id, genesis_hash=genesis_hash, eas_address=eas_address, first_seen_at=now)
-        session.add(row)
-        session.flush()
-    assert row.id is not None
-    return row.id
+    found = session.exec(stmt).first()
+    assert found is not None
+    return int(found)
 
 
 def chain_rows(session: Session, *, ids: Sequence[int]) -> list[ChainRow]:
