@@ -32,9 +32,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import ProviderConnectionError, Web3RPCError
 from x402 import x402ClientSync
 from x402.http import x402HTTPClientSync
 from x402.mechanisms.evm import EthAccountSigner
@@ -176,17 +178,38 @@ def _offer_for(offers: list[dict[str, Any]], requirement: Mapping[str, Any], now
     raise PaymentRefused("offer-mismatch", "no signed offer matches the payment terms")
 
 
+# A read the node could not answer (transport failure, an error answer such as anvil's "BlockOutOfRangeError" while it
+# mines a block) says nothing about the asset: it is retried, and refused as ``rpc-unavailable``, never ``not-eip3009``.
+_PROBE_ATTEMPTS = 3
+_PROBE_BACKOFF_SECONDS = 0.2
+
+
+def _probe_asset(w3: Web3, asset: str, sleep: Any = time.sleep) -> tuple[str, str]:
+    contract = w3.eth.contract(address=Web3.to_checksum_address(asset), abi=_EIP3009_PROBE_ABI)
+    for attempt in range(1, _PROBE_ATTEMPTS + 1):
+        try:
+            if not w3.eth.get_code(contract.address):
+                raise PaymentRefused("not-eip3009", f"no contract at asset {asset}")
+            contract.functions.authorizationState("0x" + "00" * 20, b"\x00" * 32).call()
+            return contract.functions.name().call(), contract.functions.version().call()
+        except PaymentRefused:
+            raise
+        except (Web3RPCError, ProviderConnectionError, httpx.HTTPError, requests.RequestException, OSError) as exc:
+            if attempt == _PROBE_ATTEMPTS:
+                raise PaymentRefused("rpc-unavailable", f"the node for asset {asset} did not answer: {exc}") from exc
+            sleep(_PROBE_BACKOFF_SECONDS * attempt)
+        except Exception as exc:  # a revert, no such function, an undecodable answer: not an EIP-3009 token
+            raise PaymentRefused("not-eip3009", f"asset {asset} does not answer as an EIP-3009 token: {exc}") from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _check_asset(w3: Web3, requirement: Mapping[str, Any]) -> None:
     asset, extra = str(requirement.get("asset")), requirement.get("extra") or {}
     try:
-        contract = w3.eth.contract(address=Web3.to_checksum_address(asset), abi=_EIP3009_PROBE_ABI)
-        if not w3.eth.get_code(contract.address):
-            raise PaymentRefused("not-eip3009", f"no contract at asset {asset}")
-        contract.functions.authorizationState("0x" + "00" * 20, b"\x00" * 32).call()
-        name, version = contract.functions.name().call(), contract.functions.version().call()
+        name, version = _probe_asset(w3, asset)
     except PaymentRefused:
         raise
-    except Exception as exc:
+    except Exception as exc:  # a malformed asset address
         raise PaymentRefused("not-eip3009", f"asset {asset} does not answer as an EIP-3009 token: {exc}") from exc
     if (name, version) != (extra.get("name"), extra.get("version")):
         raise PaymentRefused("not-eip3009", f"asset {asset} is {name!r}/{version!r}, the 402 says "
@@ -359,12 +382,12 @@ def review(
     client = http or httpx.Client(timeout=60)
     base = api.rstrip("/")
     try:
-        prepared = client.post(f"{base}/v1/reviews/prepare", json={"attester": account.address, "review": body})
+        prepared = _post(client, f"{base}/v1/reviews/prepare", {"attester": account.address, "review": body})
         if prepared.status_code != 200:
             raise ReviewRefused(prepared.status_code, _problem(prepared))
         typed = prepared.json()["typedData"]
         signature = "0x" + bytes(account.sign_typed_data(full_message=typed).signature).hex()
-        submitted = client.post(f"{base}/v1/reviews", json={
+        submitted = _post(client, f"{base}/v1/reviews", {
             "attester": account.address, "data": prepared.json()["data"], "deadline": typed["message"]["deadline"],
             "nonce": typed["message"]["nonce"], "signature": signature,
         })  # fmt: skip
@@ -375,6 +398,25 @@ def review(
     finally:
         if http is None:
             client.close()
+
+
+# A 503 means "could not check now" (a node or a did:web host did not answer); the same request is safe to send again
+# (a submission already taken answers 200 with the stored review), so it is, a few times, as Retry-After asks.
+_SUBMIT_ATTEMPTS = 3
+_MAX_RETRY_AFTER_SECONDS = 10.0
+
+
+def _post(client: httpx.Client, url: str, body: Mapping[str, Any], sleep: Any = time.sleep) -> httpx.Response:
+    for attempt in range(1, _SUBMIT_ATTEMPTS + 1):
+        response = client.post(url, json=body)
+        if response.status_code != 503 or attempt == _SUBMIT_ATTEMPTS:
+            return response
+        try:
+            wait = float(response.headers.get("Retry-After", "1"))
+        except ValueError:
+            wait = 1.0
+        sleep(min(max(wait, 0.0), _MAX_RETRY_AFTER_SECONDS))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""The x402 client tells "the node or the service could not answer now" from "no": a node's error answer while it
+mines (anvil's ``BlockOutOfRangeError``) is retried and never reported as ``not-eip3009``; a 503 from the review
+service is sent again as ``Retry-After`` asks. The real token and service paths are covered on anvil
+(``test_payments_anvil.py``, ``tests/e2e/test_new_user_flow.py``); these pin the retry rules against a loopback node."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+from web3 import Web3
+
+from service.errors import PaymentRefused
+from service.x402.client import _post, _probe_asset
+
+ASSET = "0x00000000000000000000000000000000000000Aa"
+MINING = {"error": {"code": -32602, "message": "BlockOutOfRangeError: block height is 39 but requested was 38"}}
+REVERT = {"error": {"code": 3, "message": "execution reverted", "data": "0x"}}
+
+
+def _selector(signature: str) -> str:
+    return keccak(text=signature)[:4].hex()
+
+
+class Node:
+    """A loopback JSON-RPC node for one EIP-3009 token: ``eth_call`` answers come from ``script`` first (one per call),
+    then the token's real answers."""
+
+    def __init__(self) -> None:
+        self.script: list[dict[str, Any]] = []
+        self.eth_calls = 0
+        answers = {
+            _selector("authorizationState(address,bytes32)"): "0x" + encode(["bool"], [False]).hex(),
+            _selector("name()"): "0x" + encode(["string"], ["USD Coin"]).hex(),
+            _selector("version()"): "0x" + encode(["string"], ["2"]).hex(),
+        }
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                method = request["method"]
+                answer: dict[str, Any]
+                if method == "eth_chainId":
+                    answer = {"result": "0x7a69"}
+                elif method == "eth_getCode":
+                    answer = {"result": "0x6080"}
+                elif method == "eth_call":
+                    node.eth_calls += 1
+                    data = request["params"][0].get("data") or request["params"][0].get("input")
+                    scripted = node.script.pop(0) if node.script else None
+                    answer = scripted or {"result": answers[data[2:10]]}
+                else:
+                    answer = {"error": {"code": -32601, "message": method}}
+                body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{self.server.server_address[1]}"))
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def node() -> Iterator[Node]:
+    n = Node()
+    yield n
+    n.server.shutdown()
+    n.server.server_close()
+
+
+def test_a_node_error_while_mining_is_retried(node: Node) -> None:
+    node.script = [MINING]
+    waits: list[float] = []
+    assert _probe_asset(node.w3, ASSET, sleep=waits.append) == ("USD Coin", "2")
+    assert len(waits) == 1
+
+
+def test_a_node_that_keeps_failing_is_rpc_unavailable_not_a_bad_token(node: Node) -> None:
+    node.script = [MINING] * 3
+    waits: list[float] = []
+    with pytest.raises(PaymentRefused) as caught:
+        _probe_asset(node.w3, ASSET, sleep=waits.append)
+    assert caught.value.code == "rpc-unavailable"
+    assert len(waits) == 2
+
+
+def test_a_revert_is_not_eip3009_at_once(node: Node) -> None:
+    node.script = [REVERT]
+    waits: list[float] = []
+    with pytest.raises(PaymentRefused) as caught:
+        _probe_asset(node.w3, ASSET, sleep=waits.append)
+    assert caught.value.code == "not-eip3009"
+    assert (waits, node.eth_calls) == ([], 1)
+
+
+def _service(statuses: list[int]) -> tuple[httpx.Client, list[int]]:
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        status = statuses[len(seen)]
+        seen.append(status)
+        headers = {"Retry-After": "30"} if status == 503 else {}
+        return httpx.Response(status, json={"status": status}, headers=headers)
+
+    return httpx.Client(transport=httpx.MockTransport(handle)), seen
+
+
+def test_a_503_is_sent_again_as_retry_after_asks_capped() -> None:
+    client, seen = _service([503, 201])
+    waits: list[float] = []
+    response = _post(client, "http://service.test/v1/reviews", {"a": 1}, sleep=waits.append)
+    assert (response.status_code, seen, waits) == (201, [503, 201], [10.0])
+
+
+def test_a_503_that_persists_is_returned_after_three_tries() -> None:
+    client, seen = _service([503, 503, 503, 201])
+    response = _post(client, "http://service.test/v1/reviews", {"a": 1}, sleep=lambda _: None)
+    assert (response.status_code, seen) == (503, [503, 503, 503])
+
+
+def test_a_refusal_is_not_sent_again() -> None:
+    client, seen = _service([422, 201])
+    response = _post(client, "http://service.test/v1/reviews", {"a": 1}, sleep=lambda _: None)
+    assert (response.status_code, seen) == (422, [422])
