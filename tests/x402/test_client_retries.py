@@ -5,10 +5,7 @@ service is sent again as ``Retry-After`` asks. The real token and service paths 
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -19,6 +16,7 @@ from web3 import Web3
 
 from service.errors import PaymentRefused
 from service.x402.client import _post, _probe_asset
+from tests.support.jsonrpc_node import jsonrpc_node
 
 ASSET = "0x00000000000000000000000000000000000000Aa"
 MINING = {"error": {"code": -32602, "message": "BlockOutOfRangeError: block height is 39 but requested was 38"}}
@@ -30,56 +28,38 @@ def _selector(signature: str) -> str:
 
 
 class Node:
-    """A loopback JSON-RPC node for one EIP-3009 token: ``eth_call`` answers come from ``script`` first (one per call),
-    then the token's real answers."""
+    """One EIP-3009 token's node: ``eth_call`` answers come from ``script`` first (one per call), then the token's
+    real answers."""
 
     def __init__(self) -> None:
         self.script: list[dict[str, Any]] = []
         self.eth_calls = 0
-        answers = {
+        self.w3 = Web3()
+        self._answers = {
             _selector("authorizationState(address,bytes32)"): "0x" + encode(["bool"], [False]).hex(),
             _selector("name()"): "0x" + encode(["string"], ["USD Coin"]).hex(),
             _selector("version()"): "0x" + encode(["string"], ["2"]).hex(),
         }
-        node = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                method = request["method"]
-                answer: dict[str, Any]
-                if method == "eth_chainId":
-                    answer = {"result": "0x7a69"}
-                elif method == "eth_getCode":
-                    answer = {"result": "0x6080"}
-                elif method == "eth_call":
-                    node.eth_calls += 1
-                    data = request["params"][0].get("data") or request["params"][0].get("input")
-                    scripted = node.script.pop(0) if node.script else None
-                    answer = scripted or {"result": answers[data[2:10]]}
-                else:
-                    answer = {"error": {"code": -32601, "message": method}}
-                body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{self.server.server_address[1]}"))
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def __call__(self, method: str, params: list[Any]) -> dict[str, Any]:
+        if method == "eth_chainId":
+            return {"result": "0x7a69"}
+        if method == "eth_getCode":
+            return {"result": "0x6080"}
+        if method != "eth_call":
+            return {"error": {"code": -32601, "message": method}}
+        self.eth_calls += 1
+        scripted = self.script.pop(0) if self.script else None
+        data = params[0].get("data") or params[0].get("input")
+        return scripted or {"result": self._answers[data[2:10]]}
 
 
 @pytest.fixture
 def node() -> Iterator[Node]:
     n = Node()
-    yield n
-    n.server.shutdown()
-    n.server.server_close()
+    with jsonrpc_node(n) as url:
+        n.w3 = Web3(Web3.HTTPProvider(url))
+        yield n
 
 
 def test_a_node_error_while_mining_is_retried(node: Node) -> None:
