@@ -12,7 +12,7 @@ payment networks: the check is ``indeterminate`` at once), **with** it (the anvi
 sent by ``start_chain_reads`` right after the review is validated and its answer taken by the check, as
 ``submit_review`` does), and **one round trip**: the "without" path plus exactly one plain ``eth_blockNumber`` call
 made in line where the check runs (what "one RPC round trip" costs at that point of a submission on this machine,
-same run, same node, on a kept-alive connection).
+same run, same node, on a kept-alive connection of the payment source's own HTTP client).
 
 Figures: submission p50/p90 per arm, the p50 added by the check and by one round trip, and the median of the
 paired differences within each triple (less sensitive to drift); the check's critical-path time inside each
@@ -26,7 +26,6 @@ one RPC round trip; cached repeat ≤ 50 µs.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import random
 import statistics
@@ -72,6 +71,7 @@ def main() -> None:
     from service.domain import ArtifactKind, OfferPayload, Review
     from service.identity.fetcher import SafeFetcher
     from service.identity.resolver import DidResolver
+    from service.payments.http11 import Http11Connection, post_request
     from service.payments.reader import PaymentReader
     from service.payments.sources import JsonRpcSource
     from service.proofs import proof_wrapper, sign_offer_eip712
@@ -139,15 +139,17 @@ def main() -> None:
 
             # Timed in place inside submit_review: starting the reads, and the check step (for the round-trip arm,
             # the step is the one plain eth_blockNumber call + the check of the "without" arm).
-            # One plain round trip, done the cheapest way: eth_blockNumber on a kept-alive http.client connection
-            # (the same HTTP stack as the payment source; httpx costs more per call here).
-            rpc = http.client.HTTPConnection(urlsplit(node.url).netloc, timeout=5)
+            # One plain round trip, done the cheapest way: eth_blockNumber on a kept-alive connection of the HTTP
+            # client the payment source uses (``service.payments.http11``: the request in one write).
+            parts = urlsplit(node.url)
+            rpc = Http11Connection(host=parts.hostname or "127.0.0.1", port=parts.port or 80, timeout=5)
             ping_body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
+            ping_request = post_request(target="/", host=parts.netloc, body=ping_body)
 
             def ping_once() -> None:
-                rpc.request("POST", "/", body=ping_body, headers={"Content-Type": "application/json"})
-                response = rpc.getresponse()
-                answer = json.loads(response.read())
+                rpc.send(ping_request)
+                response = rpc.response()
+                answer = json.loads(response.body)
                 assert response.status == 200, answer
                 assert "result" in answer, answer
 

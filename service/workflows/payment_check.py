@@ -10,7 +10,8 @@ did:web document, DNS ``_controllers``) and the amount is recorded as observed.
 ``indeterminate`` (network not configured, RPC down, a look-up failed) never refuses and never downgrades.
 
 Latency: ``start_chain_reads`` starts the reads a review's receipts and ``tx-interaction`` proofs will need before
-its proofs are checked (submission calls it right after the delegated signature), so the round trip overlaps the
+its proofs are checked (submission calls it once the review is validated; the network and transaction are taken
+from the proofs' text without a full parse: ``service.verdicts.payment_reads``), so the round trip overlaps the
 signature checks and did:web resolution; the check then waits for that read (``PaymentReader.prefetch``). The
 payee decision (is this address authorized for the service?) is remembered with the look-up answers it was made
 on (``PayeeMemo``): a repeat costs the identity caches' own look-ups, never a decision, and never outlives them.
@@ -19,8 +20,6 @@ on (``PayeeMemo``): a repeat costs the identity caches' own look-ups, never a de
 from __future__ import annotations
 
 import functools
-import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -46,7 +45,6 @@ from service.errors import CheckFailed, CouldNotCheck, MalformedInput, OmaTrustE
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
 from service.payments.reader import PaymentReader
-from service.proofs import parse_artifact
 from service.verdicts import OFFER_TRUST_TIERS, ProofEvaluation, ReviewVerdict
 from service.verdicts.payment import (
     PayeeCheck,
@@ -60,12 +58,12 @@ from service.verdicts.payment import (
     transfers,
     unchecked,
 )
+from service.verdicts.payment_reads import TX_HASH, chain_read_of
 from service.verdicts.registry import CHAIN_PROOFS
 from service.verdicts.review import with_chain_proofs
 from service.verdicts.sources import ControllerSource, DocumentSource
 from service.verdicts.tx_interaction import judge_tx_interaction, parse_tx_proof
 
-_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 MAX_PREFETCH = 4  # reads started ahead per review (a review may carry more proofs; the rest are read in line)
 
 
@@ -80,30 +78,12 @@ def start_chain_reads(*, review: Review, payments: PaymentReader | None) -> int:
     for raw in review.proofs:
         if len(wanted) >= MAX_PREFETCH:
             break
-        target = _chain_read_of(raw)
+        target = chain_read_of(raw=raw)
         if target is not None and target not in wanted:
             wanted.append(target)
     for network, transaction in wanted:
         payments.prefetch(network=network, transaction=transaction)
     return len(wanted)
-
-
-def _chain_read_of(raw: str) -> tuple[str, str] | None:
-    try:
-        data: Any = json.loads(raw)
-        if isinstance(data, dict) and data.get("proofType") == CHAIN_PROOFS["tx-interaction"].proof_type:
-            return parse_tx_proof(raw)
-        artifact = parse_artifact(data=data)
-    except (OmaTrustError, ValueError, TypeError):
-        return None
-    receipt = artifact.payload
-    if (
-        artifact.kind is ArtifactKind.RECEIPT
-        and isinstance(receipt, ReceiptPayload)
-        and _TX_HASH.match(receipt.transaction or "")
-    ):
-        return receipt.network, receipt.transaction
-    return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -360,7 +340,7 @@ def describe_payment(*, payments: PaymentReader | None, network: str, transactio
         CouldNotCheck: NETWORK_NOT_CONFIGURED (no node for the network) or RPC_FAILED (the node could not be read).
         MalformedInput: BAD_FIELD_VALUE — the transaction is not a 0x-prefixed 32-byte hash.
     """
-    if not _TX_HASH.match(transaction):
+    if not TX_HASH.match(transaction):
         raise MalformedInput(Reason.BAD_FIELD_VALUE, "transaction must be 0x + 64 hex digits")
     if payments is None:
         raise CouldNotCheck(Reason.NETWORK_NOT_CONFIGURED, "no payment networks are configured")

@@ -14,6 +14,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import Wei
 
 from service.chain.token import ensure_token, mint_to
 from service.cli.demo_kit import Merchant, Reviewer
@@ -563,4 +564,38 @@ def test_a_kept_alive_connection_the_node_closed_is_retried_once(anvil_node: Anv
     assert pending.finish().known is False
     with pytest.raises(ChainUnavailable):
         pending.finish()  # an answer is read once
+    source.close()
+
+
+def test_a_mined_transaction_is_read_in_one_request_pending_and_unknown_in_two(
+    anvil_node: AnvilNode, anvil_w3: Web3, anvil_network: str
+) -> None:
+    source = JsonRpcSource(url=anvil_node.url)
+    asked: list[list[str]] = []
+    exchange = source._exchange
+
+    def counted(calls: list[tuple[str, list[Any]]], *, network: str) -> Any:
+        asked.append([method for method, _ in calls])
+        return exchange(calls, network=network)
+
+    source._exchange = counted  # type: ignore[method-assign]
+    sender = anvil_w3.eth.accounts[0]
+    anvil_node.rpc("evm_setAutomine", [False])
+    try:
+        tx = anvil_w3.eth.send_transaction({"from": sender, "to": sender, "value": Wei(1)}).to_0x_hex()
+        in_pool = source.observe(network=anvil_network, transaction=tx)
+        assert (in_pool.known, in_pool.mined, in_pool.confirmations) == (True, False, 0)
+        assert asked == [["eth_getTransactionReceipt", "eth_blockNumber"], ["eth_getTransactionByHash"]]
+        anvil_node.rpc("evm_mine", [])
+    finally:
+        anvil_node.rpc("evm_setAutomine", [True])
+    asked.clear()
+    mined = source.begin(network=anvil_network, transaction=tx).finish()  # as a read sent ahead is taken
+    assert (mined.known, mined.mined, mined.status, mined.tx_from) == (True, True, 1, sender.lower())
+    assert mined.block_number == mined.head == anvil_w3.eth.block_number
+    assert asked == [["eth_getTransactionReceipt", "eth_blockNumber"]]  # the settled case: one round trip
+    asked.clear()
+    unknown = source.observe(network=anvil_network, transaction="0x" + "0d" * 32)
+    assert (unknown.known, unknown.mined) == (False, False)
+    assert asked == [["eth_getTransactionReceipt", "eth_blockNumber"], ["eth_getTransactionByHash"]]
     source.close()
