@@ -12,9 +12,9 @@ process), with one EIP-712 receipt. Then for each concurrency level (``--reviews
 concurrent keep-alive clients spread round-robin over the API processes; every answer must be 201.
 
 Printed per run: accepted/s, p50/p99 latency, server CPU per accepted review (user+system time of the API
-processes, read from /proc, over the timed window), how long publishing took until every outbox row was
-confirmed, the relayer's transactions and the Attested events on chain (one per accepted review when nothing was
-lost or duplicated). Measured in the same run as baselines:
+processes, read from /proc, over the timed window), how busy the whole machine was in that window (all cores),
+how long publishing took until every outbox row was confirmed, the relayer's transactions and the Attested events
+on chain (one per accepted review when nothing was lost or duplicated). Measured in the same run as baselines:
 
 * GET /healthz at concurrency 8 on one API process (the framework's ceiling on this machine);
 * the raw in-process check cost of one review (decode + canonical re-encode + schema rules + delegated-signature
@@ -83,6 +83,14 @@ def cpu_seconds(pid: int) -> float:
     except FileNotFoundError:
         return 0.0
     return sum(int(x) for x in fields[11:15]) / TICK
+
+
+def host_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
+    # user nice system idle iowait irq softirq steal (guest time is already counted in user/nice)
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / TICK, sum(fields) / TICK
 
 
 def rss_mb(pid: int) -> float:
@@ -393,21 +401,25 @@ def run_config(*, procs: int, levels: list[tuple[int, int]], args: argparse.Name
                 batch = presign(n=count, merchants=merchants, domain=domain, now=int(time.time()))
                 cpu0 = sum(cpu_seconds(p.pid) for p in services.api)
                 wcpu0 = sum(cpu_seconds(p.pid) for p in services.workers)
+                busy0, all0 = host_cpu()
                 t0 = time.perf_counter()
                 lat, statuses = asyncio.run(post_all(services.urls, [s.body for s in batch], concurrency))
                 wall = time.perf_counter() - t0
                 cpu = sum(cpu_seconds(p.pid) for p in services.api) - cpu0
                 worker_cpu = sum(cpu_seconds(p.pid) for p in services.workers) - wcpu0
+                busy1, all1 = host_cpu()
                 accepted = statuses.get(201, 0)
                 total += count
                 row = {"concurrency": concurrency, "n": count, "accepted": accepted, "statuses": statuses,
                        "per_s": accepted / wall, "p50_ms": pct(lat, 0.5) * 1000, "p99_ms": pct(lat, 0.99) * 1000,
                        "cpu_ms_per_review": 1000 * cpu / max(accepted, 1),
-                       "worker_cpu_ms_per_review": 1000 * worker_cpu / max(accepted, 1)}  # fmt: skip
+                       "worker_cpu_ms_per_review": 1000 * worker_cpu / max(accepted, 1),
+                       "host_busy": (busy1 - busy0) / max(all1 - all0, 1e-9)}  # fmt: skip
                 result["levels"].append(row)
                 print(f"  procs={procs} c={concurrency:>2} n={count}: {row['per_s']:7.1f}/s  p50 {row['p50_ms']:6.1f}"
                       f" ms  p99 {row['p99_ms']:7.1f} ms  cpu {row['cpu_ms_per_review']:6.1f} ms/review (workers "
-                      f"{row['worker_cpu_ms_per_review']:.1f} ms, during the window)  {statuses}",
+                      f"{row['worker_cpu_ms_per_review']:.1f} ms, during the window); machine "
+                      f"{100 * row['host_busy']:.0f}% busy  {statuses}",
                       flush=True)  # fmt: skip
             t0 = time.perf_counter()
             try:
@@ -564,19 +576,22 @@ def summarize(report: dict[str, Any]) -> None:
     healthz = report["runs"][0].get("healthz_per_s", float("nan"))
     print(f"\nraw in-process check: {raw:.3f} ms/review; GET /healthz (1 process, c=8): {healthz:.0f}/s")
     print(f"{'procs':>5} {'c':>3} {'accepted/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} {'cpu/raw':>8} "
-          f"{'rate/healthz':>12} {'+workers ms':>11}")  # fmt: skip
+          f"{'rate/healthz':>12} {'+workers ms':>11} {'machine busy':>12}")  # fmt: skip
     by: dict[tuple[int, int], float] = {}
     for run in report["runs"]:
         for lv in run["levels"]:
             by[(run["procs"], lv["concurrency"])] = lv["per_s"]
             print(f"{run['procs']:>5} {lv['concurrency']:>3} {lv['per_s']:>10.1f} {lv['p50_ms']:>8.1f} "
                   f"{lv['p99_ms']:>8.1f} {lv['cpu_ms_per_review']:>7.1f} {lv['cpu_ms_per_review'] / raw:>7.1f}x "
-                  f"{lv['per_s'] / healthz:>11.3f}x {lv.get('worker_cpu_ms_per_review', 0.0):>11.1f}")  # fmt: skip
+                  f"{lv['per_s'] / healthz:>11.3f}x {lv.get('worker_cpu_ms_per_review', 0.0):>11.1f} "
+                  f"{100 * lv.get('host_busy', float('nan')):>11.0f}%")  # fmt: skip
     for (p, c), rate in sorted(by.items()):
         if p == 2 and (1, c) in by:
             print(f"2 processes / 1 at c={c}: {rate / by[(1, c)]:.2f}x")
     print("goals: cpu/raw <= 5x, rate/healthz >= 0.15x, 2 procs >= 1.5x one (cpu: API processes; +workers: the "
-          "workers' CPU in the same window, publishing)")
+          "workers' CPU in the same window, publishing; machine busy: every core of the host in the window — the "
+          "bench client, PostgreSQL, anvil and anything else running included; near 100% one more API process "
+          "has no core to run on)")
 
 
 if __name__ == "__main__":

@@ -87,9 +87,13 @@ def build_chain(settings: Settings) -> tuple[Any, bool]:
 
     from service.chain.rpc import connect
 
-    w3 = connect(rpc_url=settings.rpc_url, timeout=15, limiter=build_lookup_limiter(settings))
+    limiter = build_lookup_limiter(settings)
+    w3 = connect(rpc_url=settings.rpc_url, timeout=15, limiter=limiter)
     relayer = Account.from_key(settings.relayer_key.get_secret_value()) if settings.relayer_key else None
-    return EasClient(w3=w3, eas_address=settings.eas_address, relayer=relayer), False
+    client = EasClient(w3=w3, eas_address=settings.eas_address, relayer=relayer)
+    if settings.rpc_url.startswith(("http://", "https://")):  # the per-submission getNonce skips web3's transport
+        client.post_reads_directly(rpc_url=settings.rpc_url, timeout=15, limiter=limiter)
+    return client, False
 
 
 def first_creation_hooks(settings: Settings) -> tuple[Any, ...]:

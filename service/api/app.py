@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
-from starlette.middleware.base import RequestResponseEndpoint
+from fastapi import FastAPI
 
 from service import __version__
 from service.api import (
@@ -27,7 +26,7 @@ from service.api import (
     routes_witness,
 )
 from service.api.limits import BodySizeLimit, EdgeGuard, RateLimiter, VerificationBulkhead
-from service.api.metrics import Metrics
+from service.api.metrics import Metrics, RequestTiming
 from service.api.schemas import exact_integer_bounds, no_nul_in_parameters
 from service.api.shared_limits import SharedRateLimiter
 from service.config import Settings
@@ -103,17 +102,7 @@ def create_app(settings: Settings | None = None, *, wired: Wired | None = None) 
     app.include_router(routes_witness.router)
     app.include_router(routes_erc8004.router)
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        app.state.metrics.requests.labels(template, request.method, f"{response.status_code // 100}xx").observe(
-            time.perf_counter() - start
-        )
-        return response
-
+    app.add_middleware(RequestTiming, metrics=lambda: app.state.metrics)
     # Innermost first: the bulkhead admits a verification only once its (capped) body is in.
     app.add_middleware(VerificationBulkhead, routes=VERIFICATION_ROUTES, max_concurrent=settings.verify_max_concurrent,
                        max_queue=settings.verify_max_queue)  # fmt: skip

@@ -121,6 +121,9 @@ def _title(exc: OmaTrustError) -> str:
     return "Request rejected"
 
 
+DATABASE_UNAVAILABLE = "database-unavailable"
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers that turn every error into problem+json."""
 
@@ -158,5 +161,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         correlation_id = new_correlation_id()
+        if getattr(exc, "connection_invalidated", False) is True:
+            # SQLAlchemy's mark of a dropped database connection (a PostgreSQL restart met by a pooled connection in
+            # steady use): nothing was committed and the pool has replaced its older connections, so a retry helps.
+            log.warning("request %s %s %s: database connection lost: %s", correlation_id, request.method,
+                        request.url.path, exc)  # fmt: skip
+            return problem(status=503, code=DATABASE_UNAVAILABLE, title="The database connection was lost",
+                           headers={"Retry-After": "1"}, correlation_id=correlation_id)  # fmt: skip
         log.error("request %s %s %s failed", correlation_id, request.method, request.url.path, exc_info=exc)
         return problem(status=500, code="internal-error", title="Internal error", correlation_id=correlation_id)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from service.store.scoring_queries import ensure_aggregate_rows
+from service.store.scoring_queries import ensure_aggregate_row, ensure_aggregate_rows
 from service.store.tables import SubjectAggregateRow
 
 _T = SubjectAggregateRow.__table__  # type: ignore[attr-defined]
@@ -22,6 +22,34 @@ def load_for_update(session: Session, *, subject_normalized: str) -> SubjectAggr
         .with_for_update()
     )
     return session.exec(stmt).first()
+
+
+# Built once (bound parameters): building and cache-keying a statement per write cost more than running it.
+_LOCK_STATE = select(_T.c.state).where(_T.c.subject_normalized == bindparam("key")).with_for_update()
+_WRITE_STATE = (
+    update(_T)
+    .where(_T.c.subject_normalized == bindparam("key"))
+    .values(state=bindparam("st"), review_count=bindparam("n"), updated_at=bindparam("at"))
+)
+
+
+def lock_state(session: Session, *, subject_normalized: str, now: int) -> dict[str, Any]:
+    """The subject's stored state (``{}`` when empty), its row created empty when missing (race-free) and locked for
+    the rest of the transaction on PostgreSQL. One statement when the row exists (the usual case): a locking read
+    first, the insert only when it found nothing. Plain columns, no ORM object: write it back with
+    :func:`write_state`."""
+    conn = session.connection()
+    found = conn.execute(_LOCK_STATE, {"key": subject_normalized}).first()
+    if found is None:
+        ensure_aggregate_row(session, key=subject_normalized, now=now)
+        found = conn.execute(_LOCK_STATE, {"key": subject_normalized}).one()
+    return found[0] or {}
+
+
+def write_state(session: Session, *, subject_normalized: str, state: dict[str, Any], review_count: int,
+                now: int) -> None:  # fmt: skip
+    """UPDATE the row locked by :func:`lock_state` (one statement, no ORM object)."""
+    session.connection().execute(_WRITE_STATE, {"key": subject_normalized, "st": state, "n": review_count, "at": now})
 
 
 def save(session: Session, *, subject_normalized: str, state: dict[str, Any], review_count: int, now: int) -> None:

@@ -51,7 +51,8 @@ def defer(
     """Insert one ``todo`` job in the caller's transaction (no-op when a ``todo`` job holds ``queueing_lock``).
     PostgreSQL only (the caller checks the dialect)."""
     params = {"queue": queue, "task": task, "priority": priority, "lock": lock, "queueing_lock": queueing_lock}
-    conn.execute(_INSERT, {**params, "args": json.dumps(args, sort_keys=True)})
+    bare = conn.connection() if isinstance(conn, Session) else conn  # a plain statement: skip the ORM's execute
+    bare.execute(_INSERT, {**params, "args": json.dumps(args, sort_keys=True)})
 
 
 def defer_batch(conn: Session | Connection, *, task: str, queue: str, args: list[dict[str, Any]]) -> list[int]:

@@ -8,7 +8,8 @@ snapshots in it afterwards).
 
 The rules (who is live, supersession, arriving superseded, replayed receipts, claim transfer) are written once, in
 :func:`_write_review`; a :class:`ChunkWriter` reads the facts they need in one query each and writes the rows with
-one statement per table — for one review (submit) or for a whole sync chunk (all its reviews applied in order).
+one statement per table (PostgreSQL, a few rows: one statement in all) — for one review (submit) or for a whole sync
+chunk (all its reviews applied in order).
 
 Serialization: every writer of an attester's reviews first takes that attester's write lock
 (:func:`lock_attesters`) — PostgreSQL: a transaction-scoped advisory lock on a hash of the address; SQLite: the
@@ -31,10 +32,18 @@ from sqlmodel import Session
 
 from service.domain import Reason
 from service.errors import ChainRejected, ReceiptAlreadyClaimed
-from service.store.batch import claims_of, insert_proofs, insert_reviews, live_reviews_of, write_claims
-from service.store.outbox import find_by_content_key, next_inflight_nonce
+from service.store.batch import (
+    claim_values,
+    claims_of,
+    insert_rows,
+    live_reviews_of,
+    proof_values,
+    review_values,
+    write_claims,
+)
+from service.store.outbox import outbox_facts, outbox_values
 from service.store.reviews import claim_conflicts
-from service.store.tables import OutboxRow, ProofRow, ReviewRow
+from service.store.tables import OutboxRow, ProofRow, ReceiptClaimRow, ReviewRow
 
 _LOCK_NAMESPACE = b"omatrust:attester:"
 
@@ -43,6 +52,10 @@ def _lock_key(attester: str) -> int:
     """A signed 64-bit key for ``pg_advisory_xact_lock`` (stable across processes and versions)."""
     digest = hashlib.sha256(_LOCK_NAMESPACE + attester.lower().encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+_LOCK_ONE = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_MANY = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ks AS bigint[])) AS k")
 
 
 def lock_attesters(session: Session, *, attesters: Iterable[str]) -> None:
@@ -57,10 +70,9 @@ def lock_attesters(session: Session, *, attesters: Iterable[str]) -> None:
     if dialect == "postgresql":
         keys = sorted({_lock_key(a) for a in attesters})
         if len(keys) == 1:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+            session.connection().execute(_LOCK_ONE, {"k": keys[0]})
         elif keys:
-            session.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ks AS bigint[])) AS k"),
-                            {"ks": keys})  # fmt: skip
+            session.connection().execute(_LOCK_MANY, {"ks": keys})
     elif dialect == "sqlite":
         conn = session.connection()
         if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
@@ -210,11 +222,10 @@ def store_judged_review(
     if not locked:
         lock_attesters(session, attesters=[attester])
     if publication is not None:
-        existing = find_by_content_key(session, content_key=publication.content_key)
-        if existing is not None:
-            return Stored(review_id=existing.review_id, existing=True)
-        inflight = next_inflight_nonce(session, attester=attester)
-        expected = max(publication.chain_nonce, inflight or 0)
+        facts = outbox_facts(session, content_key=publication.content_key, attester=attester)
+        if facts.known_review_id is not None:
+            return Stored(review_id=facts.known_review_id, existing=True)
+        expected = max(publication.chain_nonce, facts.inflight_next or 0)
         if publication.nonce != expected:
             raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {publication.nonce}, expected {expected}")
     own: ChunkWriter | None = None
@@ -225,16 +236,17 @@ def store_judged_review(
         session, target, attester=attester, subject_normalized=subject_normalized, review_time=review_time,
         candidate_receipts=candidate_receipts, judge=judge, aggregates=aggregates, now=now, latest=latest,
     )  # fmt: skip
-    if own is not None:
-        own.flush(session)
+    outbox = None
     if publication is not None:
-        session.add(
-            OutboxRow(
-                content_key=publication.content_key, review_id=row.id, attester=attester,
-                recipient=publication.recipient, data_hex=publication.data_hex, deadline=publication.deadline,
-                nonce=str(publication.nonce), signature=publication.signature, created_at=now, updated_at=now,
-            )
+        outbox = OutboxRow(
+            content_key=publication.content_key, review_id=row.id, attester=attester, recipient=publication.recipient,
+            data_hex=publication.data_hex, deadline=publication.deadline, nonce=str(publication.nonce),
+            signature=publication.signature, created_at=now, updated_at=now,
         )  # fmt: skip
+    if own is not None:
+        own.flush(session, outbox=outbox)
+    elif outbox is not None:
+        insert_rows(session, tables=[(OutboxRow.__table__, [outbox_values(outbox)])])  # type: ignore[attr-defined]
     return Stored(
         review_id=row.id,
         superseded=superseding.id if superseding else None,
@@ -321,14 +333,19 @@ class ChunkWriter:
             self._holders[key] = review.id
             self._changed_claims[key] = review
 
-    def flush(self, session: Session) -> None:
-        """Write what the chunk holds, in the caller's transaction."""
+    def flush(self, session: Session, *, outbox: OutboxRow | None = None) -> None:
+        """Write what the chunk holds (and ``outbox``, an API review's publish request), in the caller's
+        transaction: the supersessions first, then every new row (on PostgreSQL, for one review, in a single
+        statement), then the claims moved to new reviews."""
         session.flush()  # the supersessions of stored rows (loaded, changed ORM rows): before the new live rows
-        insert_reviews(session, rows=self._rows)
-        write_claims(
-            session,
-            new=[(k, r) for k, r in self._changed_claims.items() if k not in self._stored_claims],
-            moved=[(k, r) for k, r in self._changed_claims.items() if k in self._stored_claims],
-        )
-        insert_proofs(session, rows=self._proofs)
+        new_claims = [claim_values(k, r) for k, r in self._changed_claims.items() if k not in self._stored_claims]
+        insert_rows(session, tables=[
+            (ReviewRow.__table__, [review_values(r) for r in self._rows]),  # type: ignore[attr-defined]
+            (ReceiptClaimRow.__table__, new_claims),  # type: ignore[attr-defined]
+            (ProofRow.__table__, [proof_values(p) for p in self._proofs]),  # type: ignore[attr-defined]
+            (OutboxRow.__table__, [outbox_values(outbox)] if outbox is not None else []),  # type: ignore[attr-defined]
+        ])  # fmt: skip
+        # claims moved to new reviews: after those rows exist
+        write_claims(session, new=[], moved=[(k, r) for k, r in self._changed_claims.items()
+                                             if k in self._stored_claims])  # fmt: skip
         self._rows, self._proofs, self._changed_claims = [], [], {}

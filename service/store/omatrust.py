@@ -8,7 +8,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, literal_column, update
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -23,7 +24,7 @@ from service.records import (
     LinkedIdentifier,
     ReviewResponse,
 )
-from service.store.engine import session_scope
+from service.store.engine import read_scope
 from service.store.tables import OmatrustAttestationRow
 
 VALID = "valid"
@@ -124,6 +125,19 @@ def responses_for(session: Session, *, review_uids: Sequence[str]) -> dict[str, 
     return out
 
 
+_A = OmatrustAttestationRow.__table__.c  # type: ignore[attr-defined]
+# The valid Key Bindings, Controller Witnesses and Linked Identifiers of a subject, oldest first (built once).
+_OF_SUBJECT = (
+    core_select(_A.kind, _A.uid, _A.attester, _A.attestation_time, _A.revocation_time, _A.fields)
+    .where(
+        _A.subject_key == bindparam("subject"),
+        _A.kind.in_([literal_column(f"'{k}'") for k in (KEY_BINDING, CONTROLLER_WITNESS, LINKED_IDENTIFIER)]),
+        _A.status == literal_column(f"'{VALID}'"),
+    )
+    .order_by(_A.attestation_time, _A.uid)
+)
+
+
 class StoredAttestations:
     """``AttestationLookup`` over the ``omatrust_attestations`` table (valid rows only, revoked ones included).
 
@@ -142,18 +156,10 @@ class StoredAttestations:
         found = self._by_subject.get(subject)
         if found is None:
             found = {k: [] for k in self._KINDS}
-            with session_scope(self.engine) as session:
-                rows = session.exec(
-                    select(OmatrustAttestationRow)
-                    .where(col(OmatrustAttestationRow.subject_key) == subject)
-                    .where(col(OmatrustAttestationRow.kind).in_(self._KINDS))
-                    .where(col(OmatrustAttestationRow.status) == VALID)
-                    .order_by(col(OmatrustAttestationRow.attestation_time), col(OmatrustAttestationRow.uid))
-                ).all()
-                for r in rows:
-                    found[r.kind].append(
-                        Attested(r.uid, r.attester, r.attestation_time, r.revocation_time, _record(r.kind, r.fields))
-                    )
+            with read_scope(self.engine) as conn:  # one statement: plain columns, no transaction
+                rows = conn.execute(_OF_SUBJECT, {"subject": subject}).all()
+            for kind, uid, attester, at, revoked_at, fields in rows:
+                found[kind].append(Attested(uid, attester, at, revoked_at, _record(kind, fields)))
             self._by_subject[subject] = found
         return found[kind]
 

@@ -4,9 +4,11 @@ terminal states sticky) is implemented on top of these in ``service.workflows.ou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, literal_column, union_all
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from service.store.tables import OutboxRow, ReviewRow
@@ -67,22 +69,69 @@ def set_review_uid(session: Session, *, review_id: str, uid: str) -> None:
         session.add(review)
 
 
+IN_FLIGHT = ("pending", "submitted")  # requests whose nonce is not consumed on chain yet
+OWN = (*IN_FLIGHT, "confirmed")  # requests this service accepted and has not failed
+
+
+def _next_nonce(nonces: Sequence[str]) -> int | None:
+    """One past the highest of these EAS nonces (stored as decimal text), None when there are none."""
+    return max(int(n) for n in nonces) + 1 if nonces else None
+
+
 def next_inflight_nonce(session: Session, *, attester: str) -> int | None:
     """One past the highest EAS nonce of the attester's requests still in flight (pending/submitted), if any."""
     nonces = session.exec(
-        select(OutboxRow.nonce).where(
-            OutboxRow.attester == attester, col(OutboxRow.state).in_(("pending", "submitted"))
-        )
+        select(OutboxRow.nonce).where(OutboxRow.attester == attester, col(OutboxRow.state).in_(IN_FLIGHT))
     ).all()
-    return max(int(n) for n in nonces) + 1 if nonces else None
+    return _next_nonce(nonces)
 
 
 def next_own_nonce(session: Session, *, attester: str) -> int | None:
     """One past the highest EAS nonce of the attester's requests this service accepted and has not failed
     (pending, submitted or confirmed): the next nonce as far as our own publishing knows."""
     nonces = session.exec(
-        select(OutboxRow.nonce).where(
-            OutboxRow.attester == attester, col(OutboxRow.state).in_(("pending", "submitted", "confirmed"))
-        )
+        select(OutboxRow.nonce).where(OutboxRow.attester == attester, col(OutboxRow.state).in_(OWN))
     ).all()
-    return max(int(n) for n in nonces) + 1 if nonces else None
+    return _next_nonce(nonces)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxFacts:
+    """What the outbox knows about one signed request and its attester (:func:`outbox_facts`)."""
+
+    known_review_id: str | None  # the review of an accepted request with the same content key (any state)
+    own_next: int | None  # as :func:`next_own_nonce`
+    inflight_next: int | None  # as :func:`next_inflight_nonce`
+
+
+_O = OutboxRow.__table__  # type: ignore[attr-defined]
+# Built once (bound parameters): building and cache-keying a statement per call cost more than running it.
+_FACTS = union_all(
+    select(literal_column("'k'"), _O.c.review_id, literal_column("''")).where(_O.c.content_key == bindparam("key")),
+    select(literal_column("'n'"), _O.c.state, _O.c.nonce).where(
+        _O.c.attester == bindparam("attester"), _O.c.state.in_([literal_column(f"'{s}'") for s in OWN])
+    ),
+)
+
+
+def outbox_facts(conn: Session | Connection, *, content_key: str, attester: str) -> OutboxFacts:
+    """:func:`find_by_content_key`, :func:`next_own_nonce` and :func:`next_inflight_nonce` in one statement (one
+    round trip; plain columns, no ORM objects). Works on a session (in its transaction) or a bare connection."""
+    bare = conn.connection() if isinstance(conn, Session) else conn
+    known: str | None = None
+    own: list[str] = []
+    inflight: list[str] = []
+    for what, value, nonce in bare.execute(_FACTS, {"key": content_key, "attester": attester}):
+        if what == "k":
+            known = value
+        else:
+            own.append(nonce)
+            if value in IN_FLIGHT:
+                inflight.append(nonce)
+    return OutboxFacts(known_review_id=known, own_next=_next_nonce(own), inflight_next=_next_nonce(inflight))
+
+
+def outbox_values(row: OutboxRow) -> dict[str, Any]:
+    """The columns of a new outbox row to insert (its id is assigned by the database)."""
+    have = row.__dict__  # every column is set on a constructed row (cheaper than instrumented getattr)
+    return {c.name: have[c.name] for c in _O.columns if c.name != "id"}

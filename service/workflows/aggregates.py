@@ -40,10 +40,10 @@ from service.scoring import (
     widen_layout,
 )
 from service.scoring.aggregate import N_BUCKETS
-from service.store.aggregates import load_for_update, save
+from service.store.aggregates import lock_state, write_state
 from service.store.engine import session_scope
 from service.store.judged import AggregateChange
-from service.store.scoring_queries import ensure_aggregate_row, iter_aggregate_states
+from service.store.scoring_queries import iter_aggregate_states
 from service.store.tables import ReviewRow
 from service.workflows.runtime import Runtime
 
@@ -123,15 +123,15 @@ def apply_review_change(
     transaction. Both must be about the same subject. A stale row (other scoring units) is not changed:
     ``on_stale`` is called and the rebuild it triggers recomputes the row from the reviews, this one included."""
     subject = (added or removed).subject_normalized  # type: ignore[union-attr]
-    ensure_aggregate_row(session, key=subject, now=now)
-    row = load_for_update(session, subject_normalized=subject)
+    state = lock_state(session, subject_normalized=subject, now=now)
     try:
-        before = aggregate_from_state(row.state if row else {}, params=params)
+        before = aggregate_from_state(state, params=params)
     except StaleAggregate:
         on_stale()
         return
     agg = _changed(before, added=added, removed=removed)
-    save(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(), now=now)
+    write_state(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(),
+                now=now)  # fmt: skip
     aggregates_changed(session, before=before, after=agg, params=params)
 
 

@@ -128,3 +128,17 @@ def test_a_did_document_is_snapshotted_once_then_known(client: TestClient, merch
         row = session.get(DidSnapshotRow, hashes[0])
         assert row is not None
         assert row.did == merchant.did
+
+
+def test_requests_are_timed_by_route_template_method_and_status(client: TestClient, reviewer: Reviewer) -> None:
+    resp = reviewer.submit(client, subject="did:web:api.example.com", ratingValue=4)
+    assert resp.status_code == 201, resp.text
+    assert client.get(f"/v1/reviews/{resp.json()['id']}").status_code == 200
+    assert client.get("/v1/reviews/" + "0" * 32).status_code == 404
+    assert client.get("/no/such/path").status_code == 404
+    text = client.get("/metrics").text
+    for labels in ('method="POST",route="/v1/reviews",status="2xx"',
+                   'method="GET",route="/v1/reviews/{review_id}",status="2xx"',
+                   'method="GET",route="/v1/reviews/{review_id}",status="4xx"',
+                   'method="GET",route="unmatched",status="4xx"'):  # fmt: skip
+        assert f"omatrust_http_request_seconds_count{{{labels}}} 1.0" in text, labels

@@ -1,6 +1,7 @@
 """``EasReads.get_nonce`` on a JSON-RPC node posts hand-encoded ``getNonce(address)`` calldata straight to the
-provider: the calldata must be what the ABI encoder makes, the answer decoded as uint256, and a node's error answer
-(or a malformed one) a retryable ``ChainUnavailable``."""
+provider (or, after ``post_reads_directly``, over its own ``http.client`` connections): the calldata must be what the
+ABI encoder makes, the answer decoded as uint256, and a node's error answer (or a malformed one) a retryable
+``ChainUnavailable`` — on both paths."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ class Node:
         return self.answer
 
 
+def _reads(url: str, *, direct: bool, timeout: float = 10.0) -> EasReads:
+    reads = EasReads(w3=connect(rpc_url=url, timeout=timeout), eas_address=EAS)
+    if direct:
+        reads.post_reads_directly(rpc_url=url, timeout=timeout)
+    return reads
+
+
+@pytest.fixture(params=[False, True], ids=["provider", "direct"])
+def direct(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 @pytest.fixture
 def node() -> Iterator[Node]:
     n = Node()
@@ -42,8 +55,8 @@ def node() -> Iterator[Node]:
         yield n
 
 
-def test_calldata_is_the_abi_encoding_and_the_answer_a_uint256(node: Node) -> None:
-    reads = EasReads(w3=connect(rpc_url=node.url), eas_address=EAS)
+def test_calldata_is_the_abi_encoding_and_the_answer_a_uint256(node: Node, direct: bool) -> None:
+    reads = _reads(node.url, direct=direct)
     node.answer = {"result": "0x" + encode(["uint256"], [2**70 + 7]).hex()}
     assert reads.get_nonce(attester=ATTESTER) == 2**70 + 7
     ((call, block),) = node.calls
@@ -60,16 +73,79 @@ def test_calldata_is_the_abi_encoding_and_the_answer_a_uint256(node: Node) -> No
         {"result": None},
     ],
 )
-def test_an_error_or_malformed_answer_is_chain_unavailable(node: Node, answer: dict[str, Any]) -> None:
-    reads = EasReads(w3=connect(rpc_url=node.url), eas_address=EAS)
+def test_an_error_or_malformed_answer_is_chain_unavailable(node: Node, answer: dict[str, Any], direct: bool) -> None:
+    reads = _reads(node.url, direct=direct)
     node.answer = answer
     with pytest.raises(ChainUnavailable) as caught:
         reads.get_nonce(attester=ATTESTER)
     assert caught.value.reason is Reason.RPC_FAILED
 
 
-def test_an_unreachable_node_is_chain_unavailable() -> None:
+def test_an_unreachable_node_is_chain_unavailable(direct: bool) -> None:
     with jsonrpc_node(Node()) as url:
         pass
     with pytest.raises(ChainUnavailable):
-        EasReads(w3=connect(rpc_url=url, timeout=2), eas_address=EAS).get_nonce(attester=ATTESTER)
+        _reads(url, direct=direct, timeout=2).get_nonce(attester=ATTESTER)
+
+
+def _http11_node(*, status: int = 200, body: bytes | None = None, drop_after_each: bool = False) -> Any:
+    """A keep-alive (HTTP/1.1) node answering every eth_call with nonce 5 (or ``status``/``body``). With
+    ``drop_after_each`` it closes each connection after answering, without saying so (a node's idle timeout)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    connections: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            out = body if body is not None else b'{"jsonrpc":"2.0","id":1,"result":"0x' + b"0" * 63 + b'5"}'
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+            self.close_connection = drop_after_each
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", connections
+
+
+def test_direct_reuses_a_kept_alive_connection_and_retries_one_the_node_closed() -> None:
+    server, url, connections = _http11_node()
+    try:
+        reads = _reads(url, direct=True)
+        assert [reads.get_nonce(attester=ATTESTER) for _ in range(3)] == [5, 5, 5]
+        assert len(connections) == 1  # one connection, kept alive
+    finally:
+        server.shutdown()
+        server.server_close()
+    server, url, connections = _http11_node(drop_after_each=True)
+    try:
+        reads = _reads(url, direct=True)
+        assert [reads.get_nonce(attester=ATTESTER) for _ in range(3)] == [5, 5, 5]
+        assert len(connections) == 3  # each dropped connection was replaced, no call failed
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("status", "body"), [(500, b"{}"), (200, b"not json")])
+def test_direct_http_error_or_garbage_is_chain_unavailable(status: int, body: bytes) -> None:
+    server, url, _ = _http11_node(status=status, body=body)
+    try:
+        with pytest.raises(ChainUnavailable) as caught:
+            _reads(url, direct=True).get_nonce(attester=ATTESTER)
+        assert caught.value.reason is Reason.RPC_FAILED
+    finally:
+        server.shutdown()
+        server.server_close()
