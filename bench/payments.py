@@ -69,9 +69,9 @@ def main() -> None:
     from service.chain.token import TOKEN_ADDRESS, ensure_token, mint_to
     from service.cli.demo_kit import Merchant, Reviewer
     from service.domain import ArtifactKind, OfferPayload, Review
+    from service.http11 import Http11Connection, post_request
     from service.identity.fetcher import SafeFetcher
     from service.identity.resolver import DidResolver
-    from service.payments.http11 import Http11Connection, post_request
     from service.payments.reader import PaymentReader
     from service.payments.sources import JsonRpcSource
     from service.proofs import proof_wrapper, sign_offer_eip712
@@ -140,7 +140,7 @@ def main() -> None:
             # Timed in place inside submit_review: starting the reads, and the check step (for the round-trip arm,
             # the step is the one plain eth_blockNumber call + the check of the "without" arm).
             # One plain round trip, done the cheapest way: eth_blockNumber on a kept-alive connection of the HTTP
-            # client the payment source uses (``service.payments.http11``: the request in one write).
+            # client the payment source uses (``service.http11``: the request in one write).
             parts = urlsplit(node.url)
             rpc = Http11Connection(host=parts.hostname or "127.0.0.1", port=parts.port or 80, timeout=5)
             ping_body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()

@@ -7,14 +7,12 @@ when one is given (the embedded chain needs it).
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
@@ -28,6 +26,7 @@ from service.chain.identity import ChainIdentity, read_identity
 from service.chain.node_reads import NodeReads
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected, ChainUnavailable
+from service.http11 import BadResponse, ConnectionPool
 from service.lookup_limits import LookupLimiter
 
 # Candidate EIP-712 versions, newest first; the contract's version() is tried first. Base/OP-stack EAS reports
@@ -101,75 +100,40 @@ def _from_struct(t: Sequence[Any]) -> AttestationRecord | None:
 
 
 class DirectRpc:
-    """JSON-RPC calls posted straight over kept-alive ``http.client`` connections (thread-safe; one connection per
-    concurrent caller, kept for reuse). For the per-submission ``getNonce``: web3's ``HTTPProvider`` goes through
-    ``requests`` (session, environment and proxy merging, adapters), which cost several times the round trip."""
+    """JSON-RPC calls posted straight to the node over kept-alive connections (``service.http11``; thread-safe). For
+    the per-submission ``getNonce``: web3's ``HTTPProvider`` goes through ``requests`` (session, environment and
+    proxy merging, adapters), which cost several times the round trip."""
 
     def __init__(self, *, rpc_url: str, timeout: float, limiter: LookupLimiter | None = None) -> None:
         """Raises ValueError for a URL that is not http(s)."""
-        parts = urlsplit(rpc_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("not an http(s) JSON-RPC URL")
-        self._tls = parts.scheme == "https"
-        self._host, self._port = parts.hostname, parts.port
-        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._headers = {"Content-Type": "application/json"}
-        if parts.username is not None:  # basic auth in the URL, as requests would send it
-            import base64
-
-            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {token}"
+        try:
+            self._pool = ConnectionPool(url=rpc_url, timeout=timeout)
+        except ValueError:
+            raise ValueError("not an http(s) JSON-RPC URL") from None
         self.timeout = timeout
         self.limiter = limiter
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        cls = http.client.HTTPSConnection if self._tls else http.client.HTTPConnection
-        return cls(self._host, self._port, timeout=self.timeout), False
 
     def call(self, method: str, params: list[Any]) -> Any:
         """The JSON answer of one call.
 
         Raises:
-            OSError, http.client.HTTPException, ValueError: transport failure, an HTTP error status or a body that
-                is not JSON (callers map them inside ``rpc_errors``).
+            OSError: transport failure (callers map it inside ``rpc_errors``).
+            BadResponse: an answer that is not HTTP this client can frame, or an HTTP error status.
+            ValueError: a body that is not JSON.
             LookupSaturated: too many calls in flight to the node (with a limiter).
         """
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
         if self.limiter is None:
-            return self._post(body)
-        with self.limiter.slot(host=self._host, what="JSON-RPC call"):
-            return self._post(body)
+            response = self._pool.post(body)
+        else:
+            with self.limiter.slot(host=self._pool.host, what="JSON-RPC call"):
+                response = self._pool.post(body)
+        if response.status != 200:
+            raise BadResponse(f"HTTP {response.status}")
+        return json.loads(response.body)
 
-    def _post(self, body: bytes) -> Any:
-        for attempt in (0, 1):
-            conn, reused = self._connection()
-            try:
-                conn.request("POST", self._path, body=body, headers=self._headers)
-                response = conn.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                conn.close()
-                if reused and attempt == 0:  # the node closed an idle kept-alive connection: once more, fresh
-                    continue
-                raise
-            except BaseException:
-                conn.close()
-                raise
-            if response.status != 200:
-                conn.close()
-                raise http.client.HTTPException(f"HTTP {response.status}")
-            if response.will_close:
-                conn.close()
-            else:
-                with self._lock:
-                    self._idle.append(conn)
-            return json.loads(data)
-        raise AssertionError("unreachable")
+    def close(self) -> None:
+        self._pool.close()
 
 
 class EasReads(NodeReads):
@@ -194,7 +158,7 @@ class EasReads(NodeReads):
 
     def post_reads_directly(self, *, rpc_url: str, timeout: float, limiter: LookupLimiter | None = None) -> None:
         """Send ``getNonce`` (once per submission of a new reviewer) to the JSON-RPC node at ``rpc_url`` over kept-alive
-        ``http.client`` connections instead of through web3's provider (see :class:`DirectRpc`). ``limiter``: the
+        connections instead of through web3's provider (see :class:`DirectRpc`). ``limiter``: the
         cap on calls in flight that the provider applies too.
 
         Raises:
@@ -271,7 +235,7 @@ class EasReads(NodeReads):
             else:
                 try:
                     answer = direct.call("eth_call", [call, "latest"])
-                except (http.client.HTTPException, ValueError) as exc:  # not OSError (rpc_errors maps those)
+                except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
                     log.warning("RPC getNonce failed: %r", exc)
                     raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node could not be reached") from exc
         result = answer.get("result") if isinstance(answer, dict) else None

@@ -9,11 +9,10 @@ import ssl
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from service.domain import Reason, TxLog, TxObservation
 from service.errors import ChainUnavailable
-from service.payments.http11 import BadResponse, ConnectionClosed, Http11Connection, post_request
+from service.http11 import BadResponse, ConnectionPool, Http11Connection
 
 
 class TxSource(Protocol):
@@ -102,8 +101,6 @@ class PipelinedSource(Protocol):
         ...
 
 
-# A kept-alive connection the node had closed while idle: the request is sent once more on a new connection.
-_RETRYABLE = (ConnectionClosed, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _FAILED = (OSError, BadResponse)  # OSError: connect, TLS, write, read, timeout
 
 
@@ -113,65 +110,36 @@ class JsonRpcSource:
     no receipt is ``eth_getTransactionByHash`` asked next, to tell pending from unknown (asking it in every batch
     would make every settled check wait for a look-up nodes answer slowly — on anvil it costs ~4× the rest of the
     batch, on the wire and in the node's CPU).
-    HTTP/1.1 by ``http11`` (a request in one write); kept-alive connections are reused across reads (a read whose
-    reused connection the node had closed is retried once on a new one). ``begin`` sends the batch and returns
+    HTTP/1.1 by ``service.http11`` (a request in one write; kept-alive connections reused across reads, a read
+    whose reused connection the node had closed sent once more on a new one). ``begin`` sends the batch and returns
     without waiting, so the round trip can overlap other work; ``observe`` is ``begin`` + ``finish``. Thread-safe: a
     pending read owns its connection."""
 
     def __init__(self, *, url: str, timeout: float = 5.0, max_idle: int = 8, tls: ssl.SSLContext | None = None) -> None:
-        """``tls``: the context for an https node (default: the system's trust store)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
+        """``tls``: the context for an https node (default: the system's trust store).
+
+        Raises:
+            ValueError: ``url`` is not http(s).
+        """
+        try:
+            self._pool = ConnectionPool(url=url, timeout=timeout, max_idle=max_idle, tls=tls)
+        except ValueError:
+            raise ValueError(f"not an http(s) URL: {url!r}") from None
         self.url = url
         self.timeout = timeout
-        self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._netloc = parts.netloc
-        self._tls = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
-        self._idle: list[Http11Connection] = []
-        self._max_idle = max_idle
-        self._lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def _new(self) -> Http11Connection:
-        return Http11Connection(host=self._host, port=self._port, timeout=self.timeout, tls=self._tls)
-
-    def _release(self, conn: Http11Connection) -> None:
-        with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def _send(self, request: bytes, *, network: str) -> tuple[Http11Connection, bool]:
-        with self._lock:
-            conn, reused = (self._idle.pop(), True) if self._idle else (None, False)
-        for attempt in (0, 1):
-            if conn is None:
-                conn, reused = self._new(), False
-            try:
-                conn.send(request)
-                return conn, reused
-            except OSError as exc:
-                conn.close()
-                conn = None
-                if not reused or attempt:
-                    raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {type(exc).__name__}: {exc}") from exc
-        raise AssertionError("unreachable")
+        self._pool.close()
 
     def _exchange(self, calls: list[tuple[str, list[Any]]], *, network: str) -> _Exchange:
         body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": method, "params": params}
                            for i, (method, params) in enumerate(calls, 1)]).encode()  # fmt: skip
-        request = post_request(target=self._target, host=self._netloc, body=body)
-        conn, reused = self._send(request, network=network)
-        return _Exchange(self, network, request, len(calls), conn, reused)
+        request = self._pool.request(body)
+        try:
+            conn, reused = self._pool.send(request)
+        except OSError as exc:
+            raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {type(exc).__name__}: {exc}") from exc
+        return _Exchange(self._pool, network, request, len(calls), conn, reused)
 
     def begin(self, *, network: str, transaction: str) -> _JsonRpcRead:
         calls = [("eth_getTransactionReceipt", [transaction]), ("eth_blockNumber", [])]
@@ -184,9 +152,9 @@ class JsonRpcSource:
 class _Exchange:
     """One batch request sent on ``conn``; ``results`` reads its answer (once)."""
 
-    def __init__(self, source: JsonRpcSource, network: str, request: bytes, count: int, conn: Http11Connection,
+    def __init__(self, pool: ConnectionPool, network: str, request: bytes, count: int, conn: Http11Connection,
                  reused: bool) -> None:  # fmt: skip
-        self._source, self.network, self._request, self._count = source, network, request, count
+        self._pool, self.network, self._request, self._count = pool, network, request, count
         self._conn: Http11Connection | None = conn
         self._reused = reused
 
@@ -206,19 +174,9 @@ class _Exchange:
         if conn is None:
             raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: this read was already finished or dropped")
         try:
-            try:
-                response = conn.response()
-            except _RETRYABLE:
-                if not self._reused:
-                    raise
-                conn.close()  # the node had closed the kept-alive connection: once more on a new one
-                conn, _ = self._source._send(self._request, network=network)
-                response = conn.response()
+            response = self._pool.receive(conn, reused=self._reused, request=self._request)
         except _FAILED as exc:
-            conn.close()
             raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: {type(exc).__name__}: {exc}") from exc
-        if not response.will_close:
-            self._source._release(conn)
         if response.status != 200:
             raise ChainUnavailable(Reason.RPC_FAILED, f"{network}: HTTP {response.status}")
         try:

@@ -1,7 +1,7 @@
 """``EasReads.get_nonce`` on a JSON-RPC node posts hand-encoded ``getNonce(address)`` calldata straight to the
-provider (or, after ``post_reads_directly``, over its own ``http.client`` connections): the calldata must be what the
-ABI encoder makes, the answer decoded as uint256, and a node's error answer (or a malformed one) a retryable
-``ChainUnavailable`` — on both paths."""
+provider (or, after ``post_reads_directly``, over its own kept-alive connections, ``service.http11``): the calldata
+must be what the ABI encoder makes, the answer decoded as uint256, and a node's error answer (or a malformed one) a
+retryable ``ChainUnavailable`` — on both paths."""
 
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ def _http11_node(*, status: int = 200, body: bytes | None = None, drop_after_eac
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     connections: list[int] = []
+    heads: list[tuple[str | None, str | None]] = []  # (Host, Authorization) of each request
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -104,6 +105,7 @@ def _http11_node(*, status: int = 200, body: bytes | None = None, drop_after_eac
             connections.append(1)
 
         def do_POST(self) -> None:
+            heads.append((self.headers.get("Host"), self.headers.get("Authorization")))
             self.rfile.read(int(self.headers["Content-Length"]))
             out = body if body is not None else b'{"jsonrpc":"2.0","id":1,"result":"0x' + b"0" * 63 + b'5"}'
             self.send_response(status)
@@ -117,7 +119,19 @@ def _http11_node(*, status: int = 200, body: bytes | None = None, drop_after_eac
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.heads = heads  # type: ignore[attr-defined]
     return server, f"http://127.0.0.1:{server.server_address[1]}", connections
+
+
+def test_direct_sends_url_credentials_as_basic_auth_and_keeps_them_out_of_host() -> None:
+    server, url, _ = _http11_node()
+    try:
+        port = url.rsplit(":", 1)[1]
+        assert _reads(f"http://rpc:s3cret@127.0.0.1:{port}", direct=True).get_nonce(attester=ATTESTER) == 5
+        assert server.heads == [(f"127.0.0.1:{port}", "Basic cnBjOnMzY3JldA==")]  # base64("rpc:s3cret")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_direct_reuses_a_kept_alive_connection_and_retries_one_the_node_closed() -> None:

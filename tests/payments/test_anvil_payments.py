@@ -557,7 +557,7 @@ def test_a_kept_alive_connection_the_node_closed_is_retried_once(anvil_node: Anv
     source = JsonRpcSource(url=anvil_node.url)
     tx = "0x" + "0a" * 32
     assert source.observe(network=anvil_network, transaction=tx).known is False
-    [conn] = source._idle
+    [conn] = source._pool._idle
     assert conn.sock is not None
     conn.sock.shutdown(socket.SHUT_RDWR)  # as if the node had closed it while idle
     pending = source.begin(network=anvil_network, transaction=tx)

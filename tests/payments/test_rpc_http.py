@@ -1,4 +1,4 @@
-"""The JSON-RPC source's HTTP/1.1 client (``service.payments.http11``) against a scripted node on loopback: every
+"""The JSON-RPC source's HTTP/1.1 client (``service.http11``) against a scripted node on loopback: every
 framing a node may answer with (Content-Length, chunked, until close, interim 1xx), connection reuse and closing,
 TLS, and every broken answer seen as ``ChainUnavailable`` (RPC_FAILED) — never another exception."""
 
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import trustme
 
+from service import http11
 from service.domain import Reason
 from service.errors import ChainUnavailable
-from service.payments import http11
 from service.payments.sources import JsonRpcSource
 
 NET = "eip155:8453"

@@ -1,5 +1,8 @@
-"""One kept-alive HTTP/1.1 client connection for JSON-RPC POSTs (``sources.JsonRpcSource``): a request goes out in a
-single write, an answer is read with its framing (``Content-Length``, chunked, or until the node closes).
+"""A small HTTP/1.1 client for JSON-RPC POSTs to a configured node (the payment networks' reads,
+``payments.sources.JsonRpcSource``; ``getNonce`` per submission, ``chain.eas_reads``): a request goes out in a single
+write, an answer is read with its framing (``Content-Length``, chunked, or until the node closes), connections are
+kept alive in a :class:`ConnectionPool`. Not for attacker-chosen URLs (no address policy: those go through
+``identity.fetcher``).
 
 Why not ``http.client``: it writes a request's head and its body in two sends — two packets, two wake-ups of the
 node (~150 µs each inside a submission on a busy loopback, ``bench.payments``) — and parses the answer's headers
@@ -14,10 +17,13 @@ for no content coding (``Accept-Encoding: identity``) and an answer is one bound
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 MAX_BODY = 32 * 1024 * 1024  # one answer's body (a receipt with many logs is far smaller)
@@ -42,11 +48,12 @@ class Response:
     will_close: bool  # the node closes the connection after this answer: do not reuse it
 
 
-def post_request(*, target: str, host: str, body: bytes) -> bytes:
-    """The bytes of a ``POST`` of a JSON ``body`` to ``target`` on ``host`` (the ``Host`` header: host[:port])."""
+def post_request(*, target: str, host: str, body: bytes, extra_headers: str = "") -> bytes:
+    """The bytes of a ``POST`` of a JSON ``body`` to ``target`` on ``host`` (the ``Host`` header: host[:port]).
+    ``extra_headers``: complete header lines, each ending in CRLF."""
     head = (
         f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
-        f"Accept-Encoding: identity\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Accept-Encoding: identity\r\n{extra_headers}Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
 
@@ -213,3 +220,105 @@ def _parse_head(head: bytes) -> tuple[bytes, int, dict[bytes, bytes]]:
         else:
             headers[key] = value
     return parts[0], int(parts[1]), headers
+
+
+# A kept-alive connection the node had closed while idle: the request is sent once more on a new connection.
+_STALE = (ConnectionClosed, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class ConnectionPool:
+    """Kept-alive connections to one http(s) URL (at most ``max_idle`` kept). A request sent on a reused connection
+    that the node had closed while idle is sent once more on a new one. Thread-safe: a connection has one owner
+    between :meth:`send` and :meth:`receive`. User info in the URL (``https://user:pass@host``) is sent as Basic
+    authorization, as HTTP clients do."""
+
+    def __init__(self, *, url: str, timeout: float, max_idle: int = 8, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: the context for an https URL (default: the system's trust store).
+
+        Raises:
+            ValueError: ``url`` is not http(s) with a host.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host")
+        self.host = parts.hostname
+        self.timeout = timeout
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._authority = parts.netloc.rpartition("@")[2]
+        self._auth = ""
+        if parts.username is not None:
+            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+            self._auth = f"Authorization: Basic {token}\r\n"
+        self._tls = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
+        self._idle: list[Http11Connection] = []
+        self._max_idle = max_idle
+        self._lock = threading.Lock()
+
+    def request(self, body: bytes) -> bytes:
+        """The bytes of a POST of ``body`` to this URL."""
+        return post_request(target=self._target, host=self._authority, body=body, extra_headers=self._auth)
+
+    def send(self, request: bytes) -> tuple[Http11Connection, bool]:
+        """Write ``request`` on an idle connection (or a new one); returns it and whether it was reused.
+
+        Raises:
+            OSError: could not connect or write.
+        """
+        with self._lock:
+            conn, reused = (self._idle.pop(), True) if self._idle else (None, False)
+        for attempt in (0, 1):
+            if conn is None:
+                conn, reused = Http11Connection(host=self.host, port=self._port, timeout=self.timeout,
+                                                tls=self._tls), False  # fmt: skip
+            try:
+                conn.send(request)
+                return conn, reused
+            except OSError:
+                conn.close()
+                conn = None
+                if not reused or attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def receive(self, conn: Http11Connection, *, reused: bool, request: bytes) -> Response:
+        """The answer to ``request`` sent on ``conn``; the connection goes back to the pool when it stays open.
+
+        Raises:
+            OSError: reading failed (TimeoutError included).
+            BadResponse: not an answer this client can frame.
+        """
+        try:
+            try:
+                response = conn.response()
+            except _STALE:
+                if not reused:
+                    raise
+                conn.close()  # the node had closed the kept-alive connection: once more on a new one
+                conn, _ = self.send(request)
+                response = conn.response()
+        except BaseException:
+            conn.close()
+            raise
+        if not response.will_close:
+            self._release(conn)
+        return response
+
+    def post(self, body: bytes) -> Response:
+        """Send a POST of ``body`` and read its answer (see :meth:`send` and :meth:`receive` for what it raises)."""
+        request = self.request(body)
+        conn, reused = self.send(request)
+        return self.receive(conn, reused=reused, request=request)
+
+    def _release(self, conn: Http11Connection) -> None:
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
