@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import re
+import select
 import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 MAX_BODY = 32 * 1024 * 1024  # one answer's body (a receipt with many logs is far smaller)
@@ -72,6 +73,18 @@ class Http11Connection:
         self._buf.clear()
         if sock is not None:
             sock.close()
+
+    def reusable(self) -> bool:
+        """True when this idle connection can carry another request: connected, nothing left over from the last
+        answer, and nothing arrived since (a readable idle socket means the node closed it or sent something
+        unasked, such as a 408 before closing)."""
+        if self.sock is None or self._buf:
+            return False
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
     def send(self, request: bytes) -> None:
         """Write ``request`` (head and body together), connecting first when not connected.
@@ -248,7 +261,8 @@ class ConnectionPool:
         self._authority = parts.netloc.rpartition("@")[2]
         self._auth = ""
         if parts.username is not None:
-            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+            user, password = unquote(parts.username), unquote(parts.password or "")  # as typed in the URL
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
             self._auth = f"Authorization: Basic {token}\r\n"
         self._tls = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
         self._idle: list[Http11Connection] = []
@@ -260,29 +274,44 @@ class ConnectionPool:
         return post_request(target=self._target, host=self._authority, body=body, extra_headers=self._auth)
 
     def send(self, request: bytes) -> tuple[Http11Connection, bool]:
-        """Write ``request`` on an idle connection (or a new one); returns it and whether it was reused.
+        """Write ``request`` on an idle connection that is still usable (or a new one); returns it and whether it
+        was reused.
 
         Raises:
             OSError: could not connect or write.
         """
-        with self._lock:
-            conn, reused = (self._idle.pop(), True) if self._idle else (None, False)
-        for attempt in (0, 1):
-            if conn is None:
-                conn, reused = Http11Connection(host=self.host, port=self._port, timeout=self.timeout,
-                                                tls=self._tls), False  # fmt: skip
+        conn = self._idle_connection()
+        if conn is not None:
             try:
                 conn.send(request)
-                return conn, reused
+                return conn, True
             except OSError:
                 conn.close()
-                conn = None
-                if not reused or attempt:
-                    raise
-        raise AssertionError("unreachable")
+        return self._send_fresh(request), False
+
+    def _idle_connection(self) -> Http11Connection | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()
+            if conn.reusable():
+                return conn
+            conn.close()
+
+    def _send_fresh(self, request: bytes) -> Http11Connection:
+        conn = Http11Connection(host=self.host, port=self._port, timeout=self.timeout, tls=self._tls)
+        try:
+            conn.send(request)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def receive(self, conn: Http11Connection, *, reused: bool, request: bytes) -> Response:
-        """The answer to ``request`` sent on ``conn``; the connection goes back to the pool when it stays open.
+        """The answer to ``request`` sent on ``conn``; the connection goes back to the pool when it stays open and
+        holds nothing past the answer. A reused connection the node had closed gets the request once more, on a
+        new connection (never on another idle one: those may be stale too).
 
         Raises:
             OSError: reading failed (TimeoutError included).
@@ -294,13 +323,15 @@ class ConnectionPool:
             except _STALE:
                 if not reused:
                     raise
-                conn.close()  # the node had closed the kept-alive connection: once more on a new one
-                conn, _ = self.send(request)
+                conn.close()
+                conn = self._send_fresh(request)
                 response = conn.response()
         except BaseException:
             conn.close()
             raise
-        if not response.will_close:
+        if response.will_close or not conn.reusable():
+            conn.close()
+        else:
             self._release(conn)
         return response
 

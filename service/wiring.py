@@ -56,6 +56,16 @@ def load_settings(**overrides: Any) -> Settings:
     return settings.model_copy(update=overrides) if overrides else settings
 
 
+def _proxied(url: str) -> bool:
+    """True when the environment routes ``url`` through an HTTP proxy (``HTTP(S)_PROXY`` without a ``NO_PROXY``
+    match), as ``requests`` would."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(parts.hostname or "")
+
+
 def connect_chain(*, rpc_url: str, timeout: float = 10.0) -> Any:
     """A ``Web3`` JSON-RPC client for ``rpc_url`` (nothing is sent until first used); for commands that talk to a
     node without the runtime (bootstrap, ERC-8004 feedback, demo)."""
@@ -91,7 +101,8 @@ def build_chain(settings: Settings) -> tuple[Any, bool]:
     w3 = connect(rpc_url=settings.rpc_url, timeout=15, limiter=limiter)
     relayer = Account.from_key(settings.relayer_key.get_secret_value()) if settings.relayer_key else None
     client = EasClient(w3=w3, eas_address=settings.eas_address, relayer=relayer)
-    if settings.rpc_url.startswith(("http://", "https://")):  # the per-submission getNonce skips web3's transport
+    if settings.rpc_url.startswith(("http://", "https://")) and not _proxied(settings.rpc_url):
+        # the per-submission getNonce skips web3's transport (which honours HTTP(S)_PROXY: a proxied node keeps it)
         client.post_reads_directly(rpc_url=settings.rpc_url, timeout=15, limiter=limiter)
     return client, False
 

@@ -7,6 +7,7 @@ import re
 import uuid
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -158,15 +159,20 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return problem(status=exc.status_code, code=code, title=str(exc.detail), headers=headers)
 
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database could not be reached or dropped the connection (a restart: SQLAlchemy has already replaced
+        # the pool's older connections), the pool is exhausted, or the server gave up on the statement (a deadlock,
+        # a timeout): the request failed as a whole and sending it again can succeed — submissions are idempotent.
+        correlation_id = new_correlation_id()
+        log.warning("request %s %s %s: database unavailable: %s", correlation_id, request.method, request.url.path,
+                    exc)  # fmt: skip
+        return problem(status=503, code=DATABASE_UNAVAILABLE, title="The database is unavailable",
+                       headers={"Retry-After": "1"}, correlation_id=correlation_id)  # fmt: skip
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         correlation_id = new_correlation_id()
-        if getattr(exc, "connection_invalidated", False) is True:
-            # SQLAlchemy's mark of a dropped database connection (a PostgreSQL restart met by a pooled connection in
-            # steady use): nothing was committed and the pool has replaced its older connections, so a retry helps.
-            log.warning("request %s %s %s: database connection lost: %s", correlation_id, request.method,
-                        request.url.path, exc)  # fmt: skip
-            return problem(status=503, code=DATABASE_UNAVAILABLE, title="The database connection was lost",
-                           headers={"Retry-After": "1"}, correlation_id=correlation_id)  # fmt: skip
         log.error("request %s %s %s failed", correlation_id, request.method, request.url.path, exc_info=exc)
         return problem(status=500, code="internal-error", title="Internal error", correlation_id=correlation_id)

@@ -37,13 +37,18 @@ def lock_state(session: Session, *, subject_normalized: str, now: int) -> dict[s
     """The subject's stored state (``{}`` when empty), its row created empty when missing (race-free) and locked for
     the rest of the transaction on PostgreSQL. One statement when the row exists (the usual case): a locking read
     first, the insert only when it found nothing. Plain columns, no ORM object: write it back with
-    :func:`write_state`."""
+    :func:`write_state`.
+
+    Raises:
+        RuntimeError: the row was deleted three times over by concurrent rebuilds.
+    """
     conn = session.connection()
-    found = conn.execute(_LOCK_STATE, {"key": subject_normalized}).first()
-    if found is None:
+    for _ in range(3):  # a rebuild may delete the row between our insert and our read: insert it again
+        found = conn.execute(_LOCK_STATE, {"key": subject_normalized}).first()
+        if found is not None:
+            return found[0] or {}
         ensure_aggregate_row(session, key=subject_normalized, now=now)
-        found = conn.execute(_LOCK_STATE, {"key": subject_normalized}).one()
-    return found[0] or {}
+    raise RuntimeError(f"the aggregate row of {subject_normalized!r} keeps disappearing")
 
 
 def write_state(session: Session, *, subject_normalized: str, state: dict[str, Any], review_count: int,

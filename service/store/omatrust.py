@@ -158,8 +158,8 @@ class StoredAttestations:
             found = {k: [] for k in self._KINDS}
             with read_scope(self.engine) as conn:  # one statement: plain columns, no transaction
                 rows = conn.execute(_OF_SUBJECT, {"subject": subject}).all()
-            for kind, uid, attester, at, revoked_at, fields in rows:
-                found[kind].append(Attested(uid, attester, at, revoked_at, _record(kind, fields)))
+            for row_kind, uid, attester, at, revoked_at, fields in rows:
+                found[row_kind].append(Attested(uid, attester, at, revoked_at, _record(row_kind, fields)))
             self._by_subject[subject] = found
         return found[kind]
 

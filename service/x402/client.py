@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -32,11 +33,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import requests
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ProviderConnectionError, Web3RPCError
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 from x402 import x402ClientSync
 from x402.http import x402HTTPClientSync
 from x402.mechanisms.evm import EthAccountSigner
@@ -178,10 +179,12 @@ def _offer_for(offers: list[dict[str, Any]], requirement: Mapping[str, Any], now
     raise PaymentRefused("offer-mismatch", "no signed offer matches the payment terms")
 
 
-# A read the node could not answer (transport failure, an error answer such as anvil's "BlockOutOfRangeError" while it
-# mines a block) says nothing about the asset: it is retried, and refused as ``rpc-unavailable``, never ``not-eip3009``.
+# Only an answer says "not an EIP-3009 token": a revert, or return data that does not decode. Anything else (a transport
+# failure, an error answer such as anvil's "BlockOutOfRangeError" while it mines a block, a rate limit, a proxy's error
+# page) says nothing about the asset: it is retried, then refused as ``rpc-unavailable``.
 _PROBE_ATTEMPTS = 3
 _PROBE_BACKOFF_SECONDS = 0.2
+_NOT_A_TOKEN = (ContractLogicError, BadFunctionCallOutput, DecodingError)
 
 
 def _probe_asset(w3: Web3, asset: str, sleep: Any = time.sleep) -> tuple[str, str]:
@@ -194,12 +197,12 @@ def _probe_asset(w3: Web3, asset: str, sleep: Any = time.sleep) -> tuple[str, st
             return contract.functions.name().call(), contract.functions.version().call()
         except PaymentRefused:
             raise
-        except (Web3RPCError, ProviderConnectionError, httpx.HTTPError, requests.RequestException, OSError) as exc:
+        except _NOT_A_TOKEN as exc:
+            raise PaymentRefused("not-eip3009", f"asset {asset} does not answer as an EIP-3009 token: {exc}") from exc
+        except Exception as exc:
             if attempt == _PROBE_ATTEMPTS:
                 raise PaymentRefused("rpc-unavailable", f"the node for asset {asset} did not answer: {exc}") from exc
             sleep(_PROBE_BACKOFF_SECONDS * attempt)
-        except Exception as exc:  # a revert, no such function, an undecodable answer: not an EIP-3009 token
-            raise PaymentRefused("not-eip3009", f"asset {asset} does not answer as an EIP-3009 token: {exc}") from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -415,7 +418,7 @@ def _post(client: httpx.Client, url: str, body: Mapping[str, Any], sleep: Any = 
             wait = float(response.headers.get("Retry-After", "1"))
         except ValueError:
             wait = 1.0
-        sleep(min(max(wait, 0.0), _MAX_RETRY_AFTER_SECONDS))
+        sleep(min(max(wait, 0.0), _MAX_RETRY_AFTER_SECONDS) if math.isfinite(wait) else 1.0)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

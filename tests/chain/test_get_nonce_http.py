@@ -163,3 +163,16 @@ def test_direct_http_error_or_garbage_is_chain_unavailable(status: int, body: by
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_proxied_node_keeps_web3s_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.wiring import _proxied
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert not _proxied("http://node.example:8545")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    assert _proxied("http://node.example:8545")
+    assert not _proxied("https://node.example")  # only http is proxied here
+    monkeypatch.setenv("NO_PROXY", "node.example")
+    assert not _proxied("http://node.example:8545")

@@ -116,3 +116,33 @@ def test_a_refusal_is_not_sent_again() -> None:
     client, seen = _service([422, 201])
     response = _post(client, "http://service.test/v1/reviews", {"a": 1}, sleep=lambda _: None)
     assert (response.status_code, seen) == (422, [422])
+
+
+def test_an_answer_that_does_not_decode_is_not_eip3009_at_once(node: Node) -> None:
+    node.script = [{"result": "0x"}]  # no return data: not a token's authorizationState
+    waits: list[float] = []
+    with pytest.raises(PaymentRefused) as caught:
+        _probe_asset(node.w3, ASSET, sleep=waits.append)
+    assert (caught.value.code, waits) == ("not-eip3009", [])
+
+
+def test_a_rate_limit_answer_is_retried_not_a_bad_token(node: Node) -> None:
+    node.script = [{"error": {"code": -32005, "message": "rate limited"}}]
+    waits: list[float] = []
+    assert _probe_asset(node.w3, ASSET, sleep=waits.append) == ("USD Coin", "2")
+    assert len(waits) == 1
+
+
+def test_a_retry_after_that_is_not_a_finite_number_waits_one_second() -> None:
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(1)
+        if len(seen) == 1:
+            return httpx.Response(503, json={}, headers={"Retry-After": "nan"})
+        return httpx.Response(201, json={})
+
+    waits: list[float] = []
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    assert _post(client, "http://service.test/v1/reviews", {}, sleep=waits.append).status_code == 201
+    assert waits == [1.0]

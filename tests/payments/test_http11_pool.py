@@ -1,0 +1,100 @@
+"""``service.http11.ConnectionPool`` reuses only idle connections that can still carry a request: one the node closed
+while idle is dropped before use (and a request that meets one anyway is sent again on a *new* connection, never
+on another idle one), and one that holds bytes past its answer is never pooled."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from service.http11 import ConnectionPool
+
+BODY = b'{"jsonrpc":"2.0","id":1,"result":"0x1"}'
+
+
+@contextmanager
+def node(*, close_after_answer: bool, trailing: bytes = b"") -> Iterator[tuple[str, list[int], threading.Semaphore]]:
+    """A loopback node answering each request with ``BODY`` (plus ``trailing`` bytes past its Content-Length);
+    with ``close_after_answer`` it closes the connection after answering, without saying so. Yields the URL, the
+    list of connection numbers per request, and a semaphore released each time a connection is closed."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[int] = []
+    closed = threading.Semaphore(0)
+
+    def serve(conn: socket.socket, number: int) -> None:
+        with conn:
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length:")))  # fmt: skip
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                seen.append(number)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s" % (len(BODY), BODY, trailing))
+                if close_after_answer:
+                    break
+        closed.release()
+
+    def accept() -> None:
+        number = 0
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            number += 1
+            threading.Thread(target=serve, args=(conn, number), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/", seen, closed
+    finally:
+        listener.close()
+
+
+def test_idle_connections_the_node_closed_are_not_reused() -> None:
+    with node(close_after_answer=True) as (url, seen, closed):
+        pool = ConnectionPool(url=url, timeout=5)
+        requests = [pool.request(b"{}") for _ in range(3)]
+        sent = [(pool.send(r), r) for r in requests]  # three connections in flight at once
+        for (conn, reused), request in sent:
+            assert pool.receive(conn, reused=reused, request=request).body == BODY
+        for _ in range(3):
+            closed.acquire(timeout=5)  # the node has closed all three
+        assert pool.post(b"{}").body == BODY  # no error: a fresh connection
+        assert seen == [1, 2, 3, 4]
+        pool.close()
+
+
+def test_a_stale_reused_connection_is_retried_on_a_new_one_not_another_idle_one() -> None:
+    with node(close_after_answer=True) as (url, seen, closed):
+        pool = ConnectionPool(url=url, timeout=5)
+        sent = [(pool.send(r), r) for r in [pool.request(b"{}") for _ in range(3)]]
+        for (conn, reused), request in sent:
+            pool.receive(conn, reused=reused, request=request)
+        for _ in range(3):
+            closed.acquire(timeout=5)
+        stale = pool._idle[-1]
+        request = pool.request(b"{}")
+        stale.send(request)  # as if the staleness went unseen before sending
+        assert pool.receive(stale, reused=True, request=request).body == BODY
+        assert seen == [1, 2, 3, 4]  # the retry went out on a new, fourth connection
+        pool.close()
+
+
+def test_a_connection_with_bytes_past_its_answer_is_not_pooled() -> None:
+    with node(close_after_answer=False, trailing=b"HTTP/1.1 200 OK\r\n") as (url, seen, _):
+        pool = ConnectionPool(url=url, timeout=5)
+        assert pool.post(b"{}").body == BODY
+        assert pool.post(b"{}").body == BODY  # not the leftover bytes taken as the next answer
+        assert seen == [1, 2]  # each on its own connection
+        pool.close()
