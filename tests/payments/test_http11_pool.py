@@ -15,10 +15,13 @@ BODY = b'{"jsonrpc":"2.0","id":1,"result":"0x1"}'
 
 
 @contextmanager
-def node(*, close_after_answer: bool, trailing: bytes = b"") -> Iterator[tuple[str, list[int], threading.Semaphore]]:
+def node(
+    *, close_after_answer: bool, trailing: bytes = b"", hold: threading.Event | None = None
+) -> Iterator[tuple[str, list[int], threading.Semaphore]]:
     """A loopback node answering each request with ``BODY`` (plus ``trailing`` bytes past its Content-Length);
-    with ``close_after_answer`` it closes the connection after answering, without saying so. Yields the URL, the
-    list of connection numbers per request, and a semaphore released each time a connection is closed."""
+    with ``close_after_answer`` it closes the connection after answering (once ``hold`` is set, when given), without
+    saying so. Yields the URL, the list of connection numbers per request, and a semaphore released each time a
+    connection is closed."""
     listener = socket.create_server(("127.0.0.1", 0))
     seen: list[int] = []
     closed = threading.Semaphore(0)
@@ -41,6 +44,8 @@ def node(*, close_after_answer: bool, trailing: bytes = b"") -> Iterator[tuple[s
                 seen.append(number)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s" % (len(BODY), BODY, trailing))
                 if close_after_answer:
+                    if hold is not None:
+                        hold.wait(timeout=10)
                     break
         closed.release()
 
@@ -61,33 +66,37 @@ def node(*, close_after_answer: bool, trailing: bytes = b"") -> Iterator[tuple[s
         listener.close()
 
 
+def _three_idle_then_closed(pool: ConnectionPool, hold: threading.Event, closed: threading.Semaphore) -> None:
+    """Three connections answered and pooled while the node keeps them open, then closed by the node."""
+    sent = [(pool.send(r), r) for r in [pool.request(b"{}") for _ in range(3)]]  # three in flight at once
+    for (conn, reused), request in sent:
+        assert pool.receive(conn, reused=reused, request=request).body == BODY
+    assert len(pool._idle) == 3
+    hold.set()
+    for _ in range(3):
+        assert closed.acquire(timeout=5)  # the node has closed all three
+
+
 def test_idle_connections_the_node_closed_are_not_reused() -> None:
-    with node(close_after_answer=True) as (url, seen, closed):
+    hold = threading.Event()
+    with node(close_after_answer=True, hold=hold) as (url, seen, closed):
         pool = ConnectionPool(url=url, timeout=5)
-        requests = [pool.request(b"{}") for _ in range(3)]
-        sent = [(pool.send(r), r) for r in requests]  # three connections in flight at once
-        for (conn, reused), request in sent:
-            assert pool.receive(conn, reused=reused, request=request).body == BODY
-        for _ in range(3):
-            closed.acquire(timeout=5)  # the node has closed all three
+        _three_idle_then_closed(pool, hold, closed)
         assert pool.post(b"{}").body == BODY  # no error: a fresh connection
-        assert seen == [1, 2, 3, 4]
+        assert (sorted(seen), seen[-1]) == ([1, 2, 3, 4], 4)
         pool.close()
 
 
 def test_a_stale_reused_connection_is_retried_on_a_new_one_not_another_idle_one() -> None:
-    with node(close_after_answer=True) as (url, seen, closed):
+    hold = threading.Event()
+    with node(close_after_answer=True, hold=hold) as (url, seen, closed):
         pool = ConnectionPool(url=url, timeout=5)
-        sent = [(pool.send(r), r) for r in [pool.request(b"{}") for _ in range(3)]]
-        for (conn, reused), request in sent:
-            pool.receive(conn, reused=reused, request=request)
-        for _ in range(3):
-            closed.acquire(timeout=5)
-        stale = pool._idle[-1]
+        _three_idle_then_closed(pool, hold, closed)
+        stale = pool._idle.pop()
         request = pool.request(b"{}")
         stale.send(request)  # as if the staleness went unseen before sending
         assert pool.receive(stale, reused=True, request=request).body == BODY
-        assert seen == [1, 2, 3, 4]  # the retry went out on a new, fourth connection
+        assert (sorted(seen), seen[-1]) == ([1, 2, 3, 4], 4)  # the retry went out on a new, fourth connection
         pool.close()
 
 
