@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from service.http11 import ConnectionPool
+from tests.support.http_wire import read_request
 
 BODY = b'{"jsonrpc":"2.0","id":1,"result":"0x1"}'
 
@@ -30,17 +31,10 @@ def node(
         with conn:
             buf = b""
             while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length:")))  # fmt: skip
-                while len(buf) < length:
-                    buf += conn.recv(65536)
-                buf = buf[length:]
+                got = read_request(conn, buf)
+                if got is None:
+                    return
+                buf = got[2]
                 seen.append(number)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s" % (len(BODY), BODY, trailing))
                 if close_after_answer:

@@ -19,6 +19,7 @@ from service import http11
 from service.domain import Reason
 from service.errors import ChainUnavailable
 from service.payments.sources import JsonRpcSource
+from tests.support.http_wire import read_request
 
 NET = "eip155:8453"
 TX = "0x" + "ab" * 32
@@ -87,17 +88,11 @@ class ScriptedNode:
         buf = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length:")))  # fmt: skip
-                while len(buf) < length:
-                    buf += conn.recv(65536)
-                body, buf = json.loads(buf[:length]), buf[length:]
+                got = read_request(conn, buf)
+                if got is None:
+                    return
+                head, data, buf = got
+                body = json.loads(data)
                 with self._lock:
                     self.requests.append((number, head, body))
                     reply = self.replies.pop(0) if self.replies else None
