@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from eth_utils.address import to_checksum_address
-
 from service.chain.codec import decode_review
+from service.chain.eas_reads import checksum_cached
 from service.chain.eas_relayer import EasClient
 from service.domain import Reason, Review
 from service.errors import MalformedInput
@@ -110,7 +109,7 @@ class ReviewIndexer:
             yield IndexedReview(
                 uid=uid,
                 attester=record.attester,
-                recipient=to_checksum_address(record.recipient),
+                recipient=checksum_cached(record.recipient),  # few subjects: a cache hit, not a keccak
                 time=record.time,
                 block_number=int(log["blockNumber"]),
                 block_hash="0x" + bytes(log["blockHash"]).hex(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -159,6 +159,15 @@ def recent_blocks(session: Session, *, name: str) -> list[tuple[int, str]]:
     return [(int(n), str(h)) for n, h in session.exec(stmt)]
 
 
+_BLOCKS = IndexedBlockRow.__table__  # type: ignore[attr-defined]
+_IN_BATCH = 1000
+_REHASH = (
+    update(_BLOCKS)
+    .where(_BLOCKS.c.name == bindparam("n"), _BLOCKS.c.block_number == bindparam("b"))
+    .values(block_hash=bindparam("h"))
+)
+
+
 def remember_blocks(
     session: Session,
     *,
@@ -173,13 +182,21 @@ def remember_blocks(
     checkpoint was advanced."""
     if last_hash:
         hashes = {**hashes, last_block: last_hash}
-    for number, block_hash in hashes.items():
-        row = session.get(IndexedBlockRow, (name, number))
-        if row is None:
-            session.add(IndexedBlockRow(name=name, block_number=number, block_hash=block_hash))
-        elif row.block_hash != block_hash:
-            row.block_hash = block_hash
-            session.add(row)
+    numbers = sorted(hashes)
+    known: dict[int, str] = {}
+    for k in range(0, len(numbers), _IN_BATCH):  # one read per batch, not one per block
+        part = numbers[k : k + _IN_BATCH]
+        rows = session.execute(
+            select(_BLOCKS.c.block_number, _BLOCKS.c.block_hash)
+            .where(_BLOCKS.c.name == name, _BLOCKS.c.block_number.in_(part))
+        )  # fmt: skip
+        known.update((int(n), str(h)) for n, h in rows)
+    new = [{"name": name, "block_number": n, "block_hash": hashes[n]} for n in numbers if n not in known]
+    changed = [{"n": name, "b": n, "h": hashes[n]} for n in numbers if n in known and known[n] != hashes[n]]
+    if new:
+        session.execute(insert(_BLOCKS), new)
+    if changed:
+        session.execute(_REHASH, changed)
     progress = session.get(IndexerProgressRow, name)
     if progress is not None and progress.last_block == last_block:
         progress.block_hash, progress.chain_ref = last_hash, chain_ref
