@@ -39,7 +39,18 @@ class ChainFileBusy(RuntimeError):
     """The chain file is written by another process: this one may only read it."""
 
 
-class SqliteKeyValue(BaseDB):
+class LookupKeyValue(BaseDB):
+    """A py-evm key-value store whose membership test is a look-up (``__getitem__`` raising ``KeyError``)."""
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+
+class SqliteKeyValue(LookupKeyValue):
     """py-evm ``DatabaseAPI`` over a SQLite file; writes buffered until :meth:`flush`."""
 
     def __init__(self, *, path: str | Path) -> None:
@@ -93,12 +104,6 @@ class SqliteKeyValue(BaseDB):
             raise KeyError(key)
         self._pending[bytes(key)] = _DELETED
 
-    def _exists(self, key: bytes) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
 
     # -- durability
     def flush(self) -> None:

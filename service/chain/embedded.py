@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from eth.db.atomic import AtomicDB
-from eth.db.backends.base import BaseDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
@@ -53,7 +52,7 @@ from web3.providers.eth_tester.main import _make_request
 from web3.types import RPCEndpoint, RPCResponse
 
 from service.chain import deploy, token
-from service.chain.chainfile import SqliteKeyValue
+from service.chain.chainfile import LookupKeyValue, SqliteKeyValue
 from service.chain.codec import ZERO_ADDRESS, schema_uid
 from service.chain.eas_relayer import EasClient
 from service.domain import USER_REVIEW_SCHEMA, USER_REVIEW_SCHEMA_UID, Reason
@@ -121,7 +120,7 @@ class EmbeddedChain:
 _LOCKFREE = frozenset({"eth_call", "eth_chainId", "eth_blockNumber", "eth_accounts"})
 
 
-class _CommittedKeyValue(BaseDB):
+class _CommittedKeyValue(LookupKeyValue):
     """Read-only view of a chain file through a connection of its own: only committed (whole-block) data. Keys of
     32 bytes (trie nodes, code: named by their hash, never rewritten) are cached."""
 
@@ -150,13 +149,6 @@ class _CommittedKeyValue(BaseDB):
 
     def __delitem__(self, key: bytes) -> None:
         raise TypeError("the committed-state view of the chain is read-only")
-
-    def _exists(self, key: bytes) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
 
     def close(self) -> None:
         with self._conn_lock:

@@ -13,21 +13,18 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import Engine
 
-from service.store.engine import make_engine, session_scope
+from service.store.engine import session_scope
 from service.store.judged import JudgedRows, store_judged_review
-from service.store.migrate import upgrade
 from service.store.tables import ReviewRow, SubjectAggregateRow
 from service.workflows.aggregates import apply_review_change
 from service.workflows.reputation import DbContext, reputation
 from service.workflows.score_audit import recompute
-from tests.support.db import fresh_database_url
+from tests.support.db import migrated_engine
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400
@@ -103,13 +100,7 @@ def insert_all(engine: Engine, history: list[Inserted]) -> None:
             by_id[old].superseded_by = h.id
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    with fresh_database_url(tmp_path) as url:
-        eng = make_engine(url=url)
-        upgrade(engine=eng)
-        yield eng
-        eng.dispose()
+engine = migrated_engine  # a fresh, migrated database per test
 
 
 def ctx(engine: Engine, now: int = NOW) -> DbContext:

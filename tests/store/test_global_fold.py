@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -25,22 +22,14 @@ from service.scoring import (
     score_reviews,
 )
 from service.store.engine import make_engine
-from service.store.migrate import upgrade
 from service.store.tables import SubjectAggregateRow
 from service.workflows.aggregates import GLOBAL_KEY, global_aggregate
 from service.workflows.reputation import DbContext, reputation
 from service.workflows.score_audit import recompute
 from tests.api.test_reputation_store import NOW, Inserted, insert_review, random_history
-from tests.support.db import fresh_database_url
+from tests.support.db import migrated_engine
 
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    with fresh_database_url(tmp_path) as url:
-        eng = make_engine(url=url)
-        upgrade(engine=eng)
-        yield eng
-        eng.dispose()
+engine = migrated_engine  # a fresh, migrated database per test
 
 
 def _scored(h: Inserted, *, superseded: bool) -> ScoredReview:

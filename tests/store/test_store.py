@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,9 @@ from service.store.reviews import (
     receipt_holder,
 )
 from service.store.tables import ReviewRow
-from tests.support.db import fresh_database_url
+from tests.support.db import fresh_database_url, migrated_engine
 
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    with fresh_database_url(tmp_path) as url:
-        eng = make_engine(url=url)
-        upgrade(engine=eng)
-        yield eng
-        eng.dispose()
+engine = migrated_engine  # a fresh, migrated database per test
 
 
 def _review(

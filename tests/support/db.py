@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 PG_ADMIN_URL = os.environ.get("OMATRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -44,3 +46,17 @@ def fresh_postgres_url(*, prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def migrated_engine(tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a fresh, migrated database (see :func:`fresh_database_url`); disposed afterwards. Modules take
+    it as their ``engine`` fixture with ``engine = migrated_engine``."""
+    from service.store.engine import make_engine
+    from service.store.migrate import upgrade
+
+    with fresh_database_url(tmp_path) as url:
+        eng = make_engine(url=url)
+        upgrade(engine=eng)
+        yield eng
+        eng.dispose()
