@@ -448,21 +448,18 @@ def new_review_row(**values: Any) -> ReviewRow:
     return row
 
 
-def write_claims(
-    session: Session, *, new: Sequence[tuple[str, ReviewRow]], moved: Sequence[tuple[str, ReviewRow]]
-) -> None:
-    """Receipt claims: INSERT the ``new`` (replay key, review) pairs, point the ``moved`` existing claims at their
-    new review — one executemany each."""
-    conn = session.connection()
-    if new:
-        conn.execute(insert(_CLAIMS), [claim_values(k, r) for k, r in new])
+_MOVE_CLAIM = (
+    update(_CLAIMS)
+    .where(_CLAIMS.c.replay_key == bindparam("key"))
+    .values(review_id=bindparam("rid"), attester=bindparam("att"), subject_normalized=bindparam("subj"))
+)
+
+
+def move_claims(session: Session, *, moved: Sequence[tuple[str, ReviewRow]]) -> None:
+    """Point existing receipt claims (replay key → review) at their new review, in one executemany. New claims are
+    inserted with the review rows (:func:`insert_rows`)."""
     if moved:
-        stmt = (
-            update(_CLAIMS)
-            .where(_CLAIMS.c.replay_key == bindparam("key"))
-            .values(review_id=bindparam("rid"), attester=bindparam("att"), subject_normalized=bindparam("subj"))
-        )
-        conn.execute(stmt, [
+        session.connection().execute(_MOVE_CLAIM, [
             {"key": k, "rid": r.id, "att": r.attester, "subj": r.subject_normalized} for k, r in moved
         ])  # fmt: skip
 

@@ -37,9 +37,9 @@ from service.store.batch import (
     claims_of,
     insert_rows,
     live_reviews_of,
+    move_claims,
     proof_values,
     review_values,
-    write_claims,
 )
 from service.store.outbox import outbox_facts, outbox_values
 from service.store.reviews import claim_conflicts
@@ -346,6 +346,5 @@ class ChunkWriter:
             (OutboxRow.__table__, [outbox_values(outbox)] if outbox is not None else []),  # type: ignore[attr-defined]
         ])  # fmt: skip
         # claims moved to new reviews: after those rows exist
-        write_claims(session, new=[], moved=[(k, r) for k, r in self._changed_claims.items()
-                                             if k in self._stored_claims])  # fmt: skip
+        move_claims(session, moved=[(k, r) for k, r in self._changed_claims.items() if k in self._stored_claims])
         self._rows, self._proofs, self._changed_claims = [], [], {}
