@@ -97,8 +97,8 @@ def _fresh_url(db: str, workdir: Path, k: int) -> str:
 
 
 def run(*, n: int, batch: int, db: str, rounds: int) -> dict[str, Any]:
+    from service.chain.addresses import checksum_cached
     from service.chain.deploy import bootstrap
-    from service.chain.eas_reads import checksum_cached
     from service.chain.embedded import EAS_ADDRESS, SCHEMA_REGISTRY_ADDRESS
     from service.chain.rpc import connect
     from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode

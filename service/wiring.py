@@ -206,21 +206,21 @@ def build_rate_limit_strategy(settings: Settings) -> Any:
 
 
 def job_enqueuer(settings: Settings) -> Any:
-    """``(session, attester) -> None`` that enqueues the publish job of the attester's relayer key in the caller's
-    transaction (PostgreSQL with workers, see service.store.jobqueue); None when there is no task queue (SQLite) or
-    no relayer key."""
+    """``attester -> Rider``: the insert of the publish job of the attester's relayer key, to write with the
+    review's rows (PostgreSQL with workers, see service.store.jobqueue); None when there is no task queue (SQLite)
+    or no relayer key."""
     from eth_account import Account
 
-    from service.store.jobqueue import defer_publish, relayer_slot
+    from service.store.jobqueue import publish_job, relayer_slot
 
     relayers = [Account.from_key(k).address.lower() for k in settings.relayer_key_list()]
     if not relayers or not settings.database_url.startswith("postgresql"):
         return None
 
-    def enqueue(session: Any, attester: str) -> None:
-        defer_publish(session, relayer=relayers[relayer_slot(attester=attester, relayers=len(relayers))])
+    def job(attester: str) -> Any:
+        return publish_job(relayer=relayers[relayer_slot(attester=attester, relayers=len(relayers))])
 
-    return enqueue
+    return job
 
 
 def _check_chain(settings: Settings, runtime: Runtime, engine: Any) -> None:
@@ -311,7 +311,7 @@ def wire(
         # several `serve` processes on one PostgreSQL: one publishes at a time per relayer key
         exclusive_rounds(publisher=loop.publisher, engine=engine, client=eas)
     else:
-        runtime.enqueue_publish = job_enqueuer(settings)
+        runtime.publish_job = job_enqueuer(settings)
     return Wired(runtime=runtime, publisher=loop, closers=[engine.dispose])
 
 

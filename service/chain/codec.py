@@ -6,9 +6,9 @@ from typing import cast
 
 from eth_abi.abi import encode
 from eth_abi.exceptions import EncodingError
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from service.chain.addresses import checksum_cached
 from service.dids import did_address, did_address_candidates
 from service.domain import USER_REVIEW_SCHEMA, Reason, Review
 from service.errors import MalformedInput
@@ -178,7 +178,7 @@ class _CanonicalReader:
 
 def review_recipient(*, subject: str) -> str:
     """The EAS ``recipient`` to write for a subject: its DID Address, checksummed."""
-    return to_checksum_address(did_address(subject))
+    return checksum_cached(did_address(subject))
 
 
 def recipient_matches(*, subject: str, recipient: str) -> bool:

@@ -13,9 +13,9 @@ from typing import Any
 
 import coincurve
 from eth_abi.abi import encode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from service.chain.addresses import checksum_cached
 from service.domain import USER_REVIEW_SCHEMA_UID, Reason
 from service.errors import ChainRejected, MalformedInput
 
@@ -151,9 +151,9 @@ def attest_typed_data(
         "primaryType": "Attest",
         "domain": domain.as_json(),
         "message": {
-            "attester": to_checksum_address(attester),
+            "attester": checksum_cached(attester),
             "schema": "0x" + _b32(schema_uid).hex(),
-            "recipient": to_checksum_address(recipient),
+            "recipient": checksum_cached(recipient),
             "expirationTime": 0,
             "revocable": False,
             "refUID": "0x" + _ZERO32.hex(),
@@ -201,7 +201,7 @@ def recover_signer(*, digest: bytes, signature: bytes) -> str:
         pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]), digest, hasher=None)
     except ValueError as exc:
         raise MalformedInput(Reason.SIGNATURE_ENCODING, "signature does not recover") from exc
-    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+    return checksum_cached("0x" + keccak(pub.format(compressed=False)[1:])[-20:].hex())  # usually the attester's
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +229,7 @@ class DelegatedRequest:
 
     def __post_init__(self) -> None:
         try:
-            attester, recipient = to_checksum_address(self.attester), to_checksum_address(self.recipient)
+            attester, recipient = checksum_cached(self.attester), checksum_cached(self.recipient)
         except (ValueError, TypeError) as exc:
             raise MalformedInput(Reason.BAD_FIELD_VALUE, f"bad address: {exc}") from exc
         if not (0 <= self.deadline < 2**64 and 0 <= self.nonce < 2**256):

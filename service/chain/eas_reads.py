@@ -21,6 +21,7 @@ from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
 from service.chain import deploy
+from service.chain.addresses import checksum_cached
 from service.chain.delegation import DelegatedRequest, EasDomain, attest_typed_data
 from service.chain.identity import ChainIdentity, read_identity
 from service.chain.node_reads import NodeReads
@@ -63,12 +64,6 @@ def _address_bytes(address: str) -> bytes:
     if len(raw) != 20:
         raise ValueError(f"not an address: {address!r}")
     return raw
-
-
-@functools.lru_cache(maxsize=65536)
-def checksum_cached(address: str) -> str:
-    """EIP-55 form of a decoded address (a keccak each: recipients and attesters repeat across a sync)."""
-    return to_checksum_address(address)
 
 
 def _record(raw: bytes) -> AttestationRecord | None:

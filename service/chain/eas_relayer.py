@@ -33,7 +33,7 @@ from service.chain.calls import ATTESTED_TOPIC, GAS_CAP, attest_calldata, delega
 from service.chain.codec import decode_review, review_recipient
 from service.chain.delegation import DelegatedRequest, check_deadline
 from service.chain.eas_landed import Landed, LandedSearch
-from service.domain import USER_REVIEW_SCHEMA_UID, Reason
+from service.domain import USER_REVIEW_SCHEMA_UID, Reason, Review
 from service.errors import ChainRejected, ChainUnavailable, MalformedInput
 
 
@@ -83,11 +83,14 @@ class EasClient(LandedSearch):
         self._nonce_lock = threading.Lock()
         self._next_nonce: int | None = None
 
-    def check_delegated(self, *, request: DelegatedRequest, now: int, expected_nonce: int | None = None) -> None:
+    def check_delegated(
+        self, *, request: DelegatedRequest, now: int, expected_nonce: int | None = None, review: Review | None = None
+    ) -> None:
         """Refuse, before any gas is spent, what EAS would revert (or what we must not publish).
 
         ``expected_nonce`` defaults to ``getNonce(attester)``; a batch passes ``getNonce + k`` for the attester's
         k-th request in it. A deadline of 0 (EAS: "never expires") is refused too: we only relay bounded requests.
+        ``review``: the request's data already decoded by the caller (not decoded again).
 
         Raises:
             ChainRejected(SCHEMA_MISMATCH): request for another schema.
@@ -103,7 +106,7 @@ class EasClient(LandedSearch):
             raise ChainRejected(Reason.SCHEMA_MISMATCH, f"schema {request.schema_uid}")
         if self.schema_uid.lower() == USER_REVIEW_SCHEMA_UID:
             try:
-                review = decode_review(data=request.data)
+                review = review or decode_review(data=request.data)
             except MalformedInput as exc:
                 raise ChainRejected(Reason.ATTESTATION_DATA_INVALID, exc.detail) from exc
             if request.recipient.lower() != review_recipient(subject=review.subject).lower():

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from service.chain.addresses import checksum_cached
 from service.chain.codec import decode_review
-from service.chain.eas_reads import checksum_cached
 from service.chain.eas_relayer import EasClient
 from service.domain import Reason, Review
 from service.errors import MalformedInput

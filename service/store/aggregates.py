@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
+from service.store.batch import Rider
 from service.store.scoring_queries import ensure_aggregate_row, ensure_aggregate_rows
 from service.store.tables import SubjectAggregateRow
 
@@ -26,10 +27,10 @@ def load_for_update(session: Session, *, subject_normalized: str) -> SubjectAggr
 
 # Built once (bound parameters): building and cache-keying a statement per write cost more than running it.
 _LOCK_STATE = select(_T.c.state).where(_T.c.subject_normalized == bindparam("key")).with_for_update()
-_WRITE_STATE = (
+_WRITE_STATE = (  # bound parameter names prefixed: it can ride along with a review's rows (batch.Rider)
     update(_T)
-    .where(_T.c.subject_normalized == bindparam("key"))
-    .values(state=bindparam("st"), review_count=bindparam("n"), updated_at=bindparam("at"))
+    .where(_T.c.subject_normalized == bindparam("agg_key"))
+    .values(state=bindparam("agg_state"), review_count=bindparam("agg_count"), updated_at=bindparam("agg_at"))
 )
 
 
@@ -52,9 +53,15 @@ def lock_state(session: Session, *, subject_normalized: str, now: int) -> dict[s
 
 
 def write_state(session: Session, *, subject_normalized: str, state: dict[str, Any], review_count: int,
-                now: int) -> None:  # fmt: skip
-    """UPDATE the row locked by :func:`lock_state` (one statement, no ORM object)."""
-    session.connection().execute(_WRITE_STATE, {"key": subject_normalized, "st": state, "n": review_count, "at": now})
+                now: int, riders: list[Rider] | None = None) -> None:  # fmt: skip
+    """UPDATE the row locked by :func:`lock_state` (one statement, no ORM object). ``riders``: append the UPDATE
+    there instead, for the caller to run with its rows (:func:`~service.store.batch.insert_rows`) — nothing may
+    read the row before."""
+    params = {"agg_key": subject_normalized, "agg_state": state, "agg_count": review_count, "agg_at": now}
+    if riders is not None:
+        riders.append(Rider(statement=_WRITE_STATE, params=params))
+    else:
+        session.connection().execute(_WRITE_STATE, params)
 
 
 def save(session: Session, *, subject_normalized: str, state: dict[str, Any], review_count: int, now: int) -> None:

@@ -33,11 +33,13 @@ from sqlmodel import Session
 from service.domain import Reason
 from service.errors import ChainRejected, ReceiptAlreadyClaimed
 from service.store.batch import (
+    Rider,
     claim_values,
     claims_of,
     insert_rows,
     live_reviews_of,
     move_claims,
+    new_row,
     proof_values,
     review_values,
 )
@@ -82,7 +84,11 @@ def lock_attesters(session: Session, *, attesters: Iterable[str]) -> None:
 class AggregateChange(Protocol):
     """Applies a review write to the score aggregates in the same transaction (the workflows' scoring rules)."""
 
-    def __call__(self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int) -> None: ...
+    def __call__(
+        self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int,
+        riders: list[Rider] | None = None,
+    ) -> None:
+        """``riders``: writes may be appended there (to run with the review's rows) instead of executed now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +165,7 @@ def _write_review(
     aggregates: AggregateChange,
     now: int,
     latest: bool,
+    riders: list[Rider] | None = None,
 ) -> tuple[ReviewRow, ReviewRow | None, bool]:
     """The rules of storing a judged review, whatever the target: find the live review of (attester, subject),
     decide the supersession, find the replayed candidate receipts, judge, then supersede, insert, claim and change
@@ -185,7 +192,7 @@ def _write_review(
     target.insert(row=row, proofs=rows.proofs)
     if not arrives_superseded:
         target.claim(replay_keys=rows.receipt_keys, review=row, superseding=superseding.id if superseding else None)
-    aggregates(session, added=row, removed=superseding, now=now)
+    aggregates(session, added=row, removed=superseding, now=now, riders=riders)
     return row, superseding, arrives_superseded
 
 
@@ -203,6 +210,7 @@ def store_judged_review(
     latest: bool = False,
     locked: bool = False,
     target: WriteTarget | None = None,
+    riders: Sequence[Rider] = (),
 ) -> Stored:
     """Store one judged review in the caller's transaction (see the module docstring). ``judge`` finishes the
     verdict with the store's facts and returns the rows; it may raise to refuse the review (nothing is written).
@@ -210,7 +218,9 @@ def store_judged_review(
     order of the attester's reviews). Otherwise the later ``review_time`` is live (chain data may arrive late).
     ``locked``: the caller already holds the attester's lock (a sync chunk locks all its attesters up front).
     ``target``: where facts are read and rows go (default: a :class:`ChunkWriter` of this one review, flushed
-    before returning; a sync chunk passes its own and flushes it once for the chunk).
+    before returning; a sync chunk passes its own and flushes it once for the chunk). ``riders``: writes that go
+    with the review's rows when it is stored (not when the same request was accepted before), e.g. its publish job;
+    with the default target they and the aggregate update share the rows' statement on PostgreSQL.
 
     Raises:
         ChainRejected(DELEGATION_NONCE): ``publication.nonce`` is not the attester's next nonce (the chain's, or
@@ -229,24 +239,28 @@ def store_judged_review(
         if publication.nonce != expected:
             raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {publication.nonce}, expected {expected}")
     own: ChunkWriter | None = None
+    deferred: list[Rider] | None = None  # the aggregate update, run with the rows (one review at once only)
     if target is None:  # one review: its own ChunkWriter, written at once
         target = own = ChunkWriter.load(session, pairs=[(attester, subject_normalized)],
                                         replay_keys=candidate_receipts)  # fmt: skip
+        deferred = []
     row, superseding, arrives_superseded = _write_review(
         session, target, attester=attester, subject_normalized=subject_normalized, review_time=review_time,
         candidate_receipts=candidate_receipts, judge=judge, aggregates=aggregates, now=now, latest=latest,
+        riders=deferred,
     )  # fmt: skip
     outbox = None
     if publication is not None:
-        outbox = OutboxRow(
-            content_key=publication.content_key, review_id=row.id, attester=attester, recipient=publication.recipient,
-            data_hex=publication.data_hex, deadline=publication.deadline, nonce=str(publication.nonce),
-            signature=publication.signature, created_at=now, updated_at=now,
+        outbox = new_row(
+            OutboxRow, content_key=publication.content_key, review_id=row.id, attester=attester,
+            recipient=publication.recipient, data_hex=publication.data_hex, deadline=publication.deadline,
+            nonce=str(publication.nonce), signature=publication.signature, created_at=now, updated_at=now,
         )  # fmt: skip
     if own is not None:
-        own.flush(session, outbox=outbox)
-    elif outbox is not None:
-        insert_rows(session, tables=[(OutboxRow.__table__, [outbox_values(outbox)])])  # type: ignore[attr-defined]
+        own.flush(session, outbox=outbox, riders=[*(deferred or ()), *riders])
+    else:
+        outboxes = [outbox_values(outbox)] if outbox is not None else []
+        insert_rows(session, tables=[(OutboxRow.__table__, outboxes)], riders=riders)  # type: ignore[attr-defined]
     return Stored(
         review_id=row.id,
         superseded=superseding.id if superseding else None,
@@ -333,10 +347,10 @@ class ChunkWriter:
             self._holders[key] = review.id
             self._changed_claims[key] = review
 
-    def flush(self, session: Session, *, outbox: OutboxRow | None = None) -> None:
+    def flush(self, session: Session, *, outbox: OutboxRow | None = None, riders: Sequence[Rider] = ()) -> None:
         """Write what the chunk holds (and ``outbox``, an API review's publish request), in the caller's
-        transaction: the supersessions first, then every new row (on PostgreSQL, for one review, in a single
-        statement), then the claims moved to new reviews."""
+        transaction: the supersessions first, then every new row with the ``riders`` (on PostgreSQL, for one
+        review, in a single statement), then the claims moved to new reviews."""
         session.flush()  # the supersessions of stored rows (loaded, changed ORM rows): before the new live rows
         new_claims = [claim_values(k, r) for k, r in self._changed_claims.items() if k not in self._stored_claims]
         insert_rows(session, tables=[
@@ -344,7 +358,7 @@ class ChunkWriter:
             (ReceiptClaimRow.__table__, new_claims),  # type: ignore[attr-defined]
             (ProofRow.__table__, [proof_values(p) for p in self._proofs]),  # type: ignore[attr-defined]
             (OutboxRow.__table__, [outbox_values(outbox)] if outbox is not None else []),  # type: ignore[attr-defined]
-        ])  # fmt: skip
+        ], riders=riders)  # fmt: skip
         # claims moved to new reviews: after those rows exist
         move_claims(session, moved=[(k, r) for k, r in self._changed_claims.items() if k in self._stored_claims])
         self._rows, self._proofs, self._changed_claims = [], [], {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from service.scoring import ScoredReview
+from service.store.batch import Rider
 from service.store.tables import ReviewRow
 from service.workflows.aggregates import scored
 from service.workflows.runtime import Runtime
@@ -23,7 +24,10 @@ class ChunkAggregates:
         self.rt = rt
         self._ops: list[tuple[str, bool, ScoredReview]] = []  # (subject, add?, review) in the order of the writes
 
-    def __call__(self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int) -> None:
+    def __call__(
+        self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int,
+        riders: list[Rider] | None = None,
+    ) -> None:  # fmt: skip
         subject = (added or removed).subject_normalized  # type: ignore[union-attr]
         if removed is not None:
             self._ops.append((subject, False, scored(removed, superseded=False)))

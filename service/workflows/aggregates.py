@@ -41,6 +41,7 @@ from service.scoring import (
 )
 from service.scoring.aggregate import N_BUCKETS
 from service.store.aggregates import lock_state, write_state
+from service.store.batch import Rider
 from service.store.engine import session_scope
 from service.store.judged import AggregateChange
 from service.store.scoring_queries import iter_aggregate_states
@@ -118,10 +119,12 @@ def apply_review_change(
     now: int,
     params: ScoringParams = DEFAULT_PARAMS,
     on_stale: Callable[[], None] = _ignore,
+    riders: list[Rider] | None = None,
 ) -> None:
     """Add ``added`` (live) and retire ``removed`` (now superseded) in the subject's aggregate, in the caller's
     transaction. Both must be about the same subject. A stale row (other scoring units) is not changed:
-    ``on_stale`` is called and the rebuild it triggers recomputes the row from the reviews, this one included."""
+    ``on_stale`` is called and the rebuild it triggers recomputes the row from the reviews, this one included.
+    ``riders``: the row is read and locked now, its write appended there (see ``write_state``)."""
     subject = (added or removed).subject_normalized  # type: ignore[union-attr]
     state = lock_state(session, subject_normalized=subject, now=now)
     try:
@@ -131,7 +134,7 @@ def apply_review_change(
         return
     agg = _changed(before, added=added, removed=removed)
     write_state(session, subject_normalized=subject, state=aggregate_to_state(agg), review_count=agg.live_count(),
-                now=now)  # fmt: skip
+                now=now, riders=riders)  # fmt: skip
     aggregates_changed(session, before=before, after=agg, params=params)
 
 

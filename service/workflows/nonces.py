@@ -19,8 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
+from service.chain.addresses import checksum_cached
 from service.store.engine import session_scope
 from service.store.outbox import next_own_nonce
 
@@ -98,6 +97,6 @@ def chain_nonce_given(*, rt: Runtime, attester: str, claimed: int, own: int | No
     cached = rt.nonces.get(attester)
     if (own is not None or cached is not None) and claimed == max(own or 0, cached or 0):
         return claimed
-    fresh = rt.eas.get_nonce(attester=to_checksum_address(attester))
+    fresh = rt.eas.get_nonce(attester=checksum_cached(attester))
     rt.nonces.put(attester, fresh)
     return fresh

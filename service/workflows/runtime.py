@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from service.chain.eas_relayer import EasClient
 from service.identity.dns import ControllerResolver
 from service.identity.resolver import DidResolver
 from service.payments.reader import PaymentReader
 from service.scoring import DEFAULT_PARAMS, ScoringParams
+from service.store.batch import Rider
 from service.verdicts.anchors import TrustAnchors
 from service.workflows.evaluate import ReviewPolicy
 from service.workflows.nonces import NonceBook, SeenHashes
@@ -50,9 +50,9 @@ class Runtime:
     nonces: NonceBook = field(default_factory=lambda: NonceBook())
     # Evidence snapshots known committed (service.workflows.submit.keep_proof_evidence skips them), per process.
     kept_snapshots: SeenHashes = field(default_factory=lambda: SeenHashes())
-    # Set when workers publish (PostgreSQL, no in-process publisher): (session, attester) enqueues the publish job
-    # of the attester's relayer key in the submit transaction itself (service.store.jobqueue).
-    enqueue_publish: Callable[[Session, str], None] | None = None
+    # Set when workers publish (PostgreSQL, no in-process publisher): attester → the insert of the publish job of
+    # the attester's relayer key, written with the review's rows in the submit transaction (service.store.jobqueue).
+    publish_job: Callable[[str], Rider] | None = None
     # OMATrust trust anchors (service.verdicts.anchors): which schema UIDs sync indexes besides User Reviews and
     # which witnesses are approved; None → no on-chain authorization tiers (key-binding, controller-witness).
     anchors: TrustAnchors | None = None

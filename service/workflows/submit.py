@@ -10,16 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
 from sqlmodel import Session
 
+from service.chain.addresses import checksum_cached
 from service.chain.codec import decode_review, encode_review
 from service.chain.publisher import DelegatedRequest
 from service.dids import did_address, normalize_did
 from service.domain import PaymentCheck, Reason, Review
 from service.errors import BindingFailed, ChainRejected, MalformedInput, ReceiptAlreadyClaimed
 from service.storable import unstorable, verdict_values
-from service.store.batch import new_review_row
+from service.store.batch import new_review_row, new_row
 from service.store.engine import read_scope, session_scope
 from service.store.judged import JudgedRows, Placement, Publication, store_judged_review
 from service.store.outbox import find_by_content_key, next_inflight_nonce, outbox_facts
@@ -66,7 +66,7 @@ def normalize_address(value: str) -> str:
         MalformedInput: not a 20-byte hex address.
     """
     try:
-        return to_checksum_address(value).lower()
+        return checksum_cached(value).lower()
     except (ValueError, TypeError) as exc:
         raise MalformedInput(Reason.BAD_FIELD_VALUE, f"not an address: {value!r}") from exc
 
@@ -83,7 +83,7 @@ def prepare_review(*, rt: Runtime, attester: str, review: Review, deadline: int)
     data = encode_review(review=review)
     recipient = did_address(review.subject)
     typed = rt.eas.build_attest_typed_data(
-        attester=to_checksum_address(attester),
+        attester=checksum_cached(attester),
         data=data,
         recipient=recipient,
         deadline=deadline,
@@ -100,7 +100,7 @@ def expected_nonce(*, rt: Runtime, attester: str, chain_nonce: int | None = None
         ChainUnavailable: the nonce could not be read.
     """
     if chain_nonce is None:
-        chain_nonce = rt.eas.get_nonce(attester=to_checksum_address(attester))
+        chain_nonce = rt.eas.get_nonce(attester=checksum_cached(attester))
     with session_scope(rt.engine) as session:
         inflight = next_inflight_nonce(session, attester=attester)
     return max(chain_nonce, inflight or 0)
@@ -133,15 +133,13 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         CouldNotCheck: a look-up (DID document, DNS, RPC) failed; nothing stored (503).
     """
     attester = normalize_address(attester)
-    review = decode_review(data=data)
-    if encode_review(review=review) != data:
-        raise MalformedInput(Reason.ATTESTATION_DATA_INVALID, "data is not in canonical ABI encoding")
+    review = decode_review(data=data)  # only the canonical encoding decodes
     validate_review(review=review)
     start_chain_reads(review=review, payments=rt.payments)  # the payment reads overlap the checks below
     now = int(rt.clock())
     recipient = did_address(review.subject)
     request = DelegatedRequest(
-        attester=to_checksum_address(attester),
+        attester=checksum_cached(attester),
         recipient=recipient,
         data=data,
         deadline=deadline,
@@ -157,7 +155,7 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
     chain_nonce = chain_nonce_given(rt=rt, attester=attester, claimed=nonce, own=facts.own_next)
     expected = max(chain_nonce, facts.inflight_next or 0)  # one past the attester's requests still in the outbox
     try:  # refused early (before any look-up); the nonce is checked again where it counts, in the write
-        rt.eas.check_delegated(request=request, now=now, expected_nonce=expected)
+        rt.eas.check_delegated(request=request, now=now, expected_nonce=expected, review=review)
     except ChainRejected as exc:
         if exc.reason is Reason.DELEGATION_NONCE and (accepted := _accepted(rt, key)) is not None:
             return Accepted(review_id=accepted, existing=True)  # the same request was accepted meanwhile
@@ -226,10 +224,9 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
             now=now,
             publication=publication,
             latest=True,
-        )
+            riders=[rt.publish_job(attester)] if rt.publish_job is not None else (),  # workers publish: the job
+        )  # commits with the rows
         kept = [] if stored.existing else keep_proof_evidence(session, verdict=verdict, rt=rt)
-        if not stored.existing and rt.enqueue_publish is not None:  # workers publish: the job commits with the row
-            rt.enqueue_publish(session, attester)
     if stored.existing or not written:
         return Accepted(review_id=stored.review_id, existing=True)
     rt.kept_snapshots.add(kept)  # committed
@@ -296,7 +293,8 @@ def proof_rows(
         o = p.outcome
         payment = (payments or {}).get(p.position)
         rows.append(
-            ProofRow(
+            new_row(
+                ProofRow,
                 review_id=review_id,
                 position=p.position,
                 proof_type=p.proof_type[:64],
