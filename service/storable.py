@@ -7,7 +7,7 @@ range). A value outside these makes the driver raise at flush time — a 500 for
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 BIGINT_MIN = -(2**63)
@@ -37,11 +37,24 @@ def unstorable(values: Iterable[object]) -> str | None:
     return None
 
 
-def verdict_values(verdict: Any) -> list[object]:
-    """The values of a review verdict that end up in proof rows (``ReviewVerdict``: proofs with outcomes), to be
-    checked with ``unstorable`` before they are written. Parsed from JSON, they may hold NUL (``"\\u0000"``)."""
+def verdict_values(verdict: Any, payments: Mapping[int, Any] | None = None) -> list[object]:
+    """The values of a review verdict that end up in proof rows (``ReviewVerdict``: proofs with outcomes; the
+    payment checks by proof position, written as JSON), to be checked with ``unstorable`` before they are written.
+    Parsed from JSON, they may hold NUL (``"\\u0000"``): a receipt's network or transaction is copied into its
+    payment check, and PostgreSQL's JSON record functions refuse NUL even inside a ``json`` value."""
     values: list[object] = []
     for p in verdict.proofs:
         o = p.outcome
         values += [p.proof_type, o.signer, o.replay_key, o.evidence_hash, o.detail, p.issued_at, o.checked_at]
+    for check in (payments or {}).values():
+        values += _scalars(check.to_json())
     return values
+
+
+def _scalars(value: object) -> list[object]:
+    """Every string and integer inside a JSON value."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _scalars(item)] + list(value)
+    if isinstance(value, list):
+        return [v for item in value for v in _scalars(item)]
+    return [value] if isinstance(value, (str, int)) else []

@@ -554,7 +554,9 @@ def insert_rows(
     round trip; foreign keys are checked at the end of the statement, so child rows may come with their parents;
     database-assigned ids need not follow the order of the rows — nothing orders proofs by id; the riders must not
     read what the statement writes). Otherwise one executemany per table, in the order given, then each rider.
-    Each row gives every column but database-assigned ids; values are JSON types (str, int, bool, None, list, dict).
+    Each row gives every column but database-assigned ids; values are JSON types (str, int, bool, None, list, dict)
+    and storable (``service.storable``: no NUL anywhere, JSON values included — PostgreSQL's JSON record functions
+    decode every escape); the PostgreSQL database is UTF-8 (its default; a ``SQL_ASCII`` one refuses non-ASCII here).
 
     Raises:
         ValueError: two riders use the same bound parameter name.

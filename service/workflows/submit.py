@@ -163,7 +163,7 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
 
     verdict = check_proofs(rt=rt, attester=attester, review=review, now=now)
     verdict, payments = check_chain_evidence(rt=rt, attester=attester, review=review, verdict=verdict, now=now)
-    refusal = unstorable(verdict_values(verdict))  # e.g. a "\u0000" inside a proof's JSON: refused, not a 500
+    refusal = unstorable(verdict_values(verdict, payments))  # e.g. a "\u0000" in a proof's JSON: refused, not a 500
     if refusal:
         raise MalformedInput(Reason.VALUE_NOT_STORABLE, f"a proof holds a value no database can store: {refusal}")
 

@@ -265,7 +265,7 @@ def _judged_values(judged: _Judged) -> list[object]:
     if review is not None:
         values += [review.subject, review.version, review.review_body, *review.screenshot_urls, *review.proofs]
     if judged.verdict is not None:
-        values += verdict_values(judged.verdict)
+        values += verdict_values(judged.verdict, judged.payments)
     return values
 
 

@@ -200,6 +200,17 @@ def test_network_not_configured_is_accepted_as_verified(
     assert (payment["status"], payment["reason"]) == ("indeterminate", "network-not-configured")
 
 
+def test_nul_in_a_named_network_is_refused_before_any_write(
+    on_anvil: Callable[..., Service], shop: Merchant, buyer: Reviewer
+) -> None:
+    """The receipt's network is copied into its payment check (stored as JSON): a NUL there is refused at the edge
+    like any other unstorable value — PostgreSQL's JSON record functions cannot hold it, even inside ``json``."""
+    svc = on_anvil()
+    shop.network = "eip155:999999\u0000"
+    resp = submit(svc, shop, buyer, "0x" + "0c" * 32)
+    assert (resp.status_code, resp.json()["code"]) == (422, "value-not-storable"), resp.text
+
+
 def test_rpc_down_is_indeterminate_never_a_refusal(
     make_service: Callable[..., Service], shop: Merchant, buyer: Reviewer, anvil_network: str
 ) -> None:

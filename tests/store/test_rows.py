@@ -82,29 +82,41 @@ def _raw(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(text(sql))]
 
 
+def _as_text(engine: Engine, table: Any, *, where: str, skip: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every column but ``skip`` of the rows ``where`` selects, each as the database's text of it (so JSON ``null``
+    and SQL NULL differ), ordered by those columns."""
+    cols = [c.name for c in table.columns if c.name not in skip]
+    sql = f"SELECT {', '.join(f'CAST({c} AS TEXT)' for c in cols)} FROM {table.name} WHERE {where}"
+    return sorted((dict(zip(cols, row, strict=True)) for row in _raw(engine, sql)), key=repr)
+
+
 def test_insert_rows_writes_what_the_orm_writes(engine: Engine) -> None:
-    """The same review and proof (one with a payment, one without) through the ORM and through ``insert_rows``
-    (on PostgreSQL: the one-statement JSON path): equal rows, byte for byte in the JSON columns."""
+    """The same review, proofs (one with a payment, one without) and outbox row through the ORM and through
+    ``insert_rows`` (on PostgreSQL: the one-statement JSON path): every column equal as the database holds it."""
+    proofs = {rid: [_proof_values(rid), {**_proof_values(rid, payment={"status": "settled", "amount": "10",
+                                                                        "note": "é \u2603 x" * 50}), "position": 1}]
+              for rid in ("orm", "ins")}  # fmt: skip
     with session_scope(engine) as session:
         session.add(ReviewRow(**_review_values("orm")))
         session.flush()
-        session.add(ProofRow(**_proof_values("orm")))
-        session.add(ProofRow(**{**_proof_values("orm", payment={"status": "settled", "amount": "10"}), "position": 1}))
+        session.add_all([ProofRow(**p) for p in proofs["orm"]] + [OutboxRow(**_outbox_values("orm"))])
     with session_scope(engine) as session:
-        proofs = [_proof_values("ins"), {**_proof_values("ins", payment={"status": "settled", "amount": "10"}),
-                                         "position": 1}]  # fmt: skip
         insert_rows(session, tables=[
             (ReviewRow.__table__, [review_values(new_review_row(**_review_values("ins")))]),
-            (ProofRow.__table__, [proof_values(new_row(ProofRow, **p)) for p in proofs]),
+            (ProofRow.__table__, [proof_values(new_row(ProofRow, **p)) for p in proofs["ins"]]),
+            (OutboxRow.__table__, [outbox_values(new_row(OutboxRow, **_outbox_values("ins")))]),
         ])  # fmt: skip
-    cols = "position, proof_type, status, signer, replay_key, bound, issued_at, CAST(payment AS TEXT), payment_status"
-    by_orm = _raw(engine, f"SELECT {cols} FROM proofs WHERE review_id = 'orm' ORDER BY position")
-    by_insert = _raw(engine, f"SELECT {cols} FROM proofs WHERE review_id = 'ins' ORDER BY position")
-    assert by_insert == by_orm
-    assert [json.loads(r[7]) for r in by_insert] == [None, {"status": "settled", "amount": "10"}]  # JSON null kept
-    review_cols = "subject, rating_value, CAST(screenshot_urls AS TEXT), CAST(proofs_json AS TEXT), verified_purchase"
-    assert (_raw(engine, f"SELECT {review_cols} FROM reviews WHERE id = 'ins'")
-            == _raw(engine, f"SELECT {review_cols} FROM reviews WHERE id = 'orm'"))  # fmt: skip
+    for table, key, skip in [(ReviewRow.__table__, "id", ("id", "attester")),
+                             (ProofRow.__table__, "review_id", ("id", "review_id")),
+                             (OutboxRow.__table__, "review_id", ("id", "review_id", "content_key"))]:  # fmt: skip
+        by_orm = _as_text(engine, table, where=f"{key} = 'orm'", skip=skip)
+        by_insert = _as_text(engine, table, where=f"{key} = 'ins'", skip=skip)
+        assert by_insert == by_orm, table.name
+        assert by_insert, table.name
+    payments = [r["payment"] for r in _as_text(engine, ProofRow.__table__, where="review_id = 'ins'", skip=())]
+    assert sorted(json.loads(p) is None for p in payments) == [False, True]  # JSON null, not SQL NULL
+    history = _as_text(engine, OutboxRow.__table__, where="review_id = 'ins'", skip=())[0]["history"]
+    assert json.loads(history) is None
 
 
 def _aggregate_rider(session: Any, *, count: int) -> list[Rider]:
