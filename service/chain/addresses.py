@@ -12,7 +12,7 @@ import functools
 from eth_utils.address import to_checksum_address
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)  # ≈ 4 MB at most
 def checksum_cached(address: str | bytes) -> str:
     """EIP-55 form of ``address`` (0x-hex in any case, or 20 raw bytes).
 
