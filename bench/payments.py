@@ -20,7 +20,9 @@ submission (sending the reads + the check step, timed in place); one batched pay
 ``eth_blockNumber`` round trip on the wire; cached repeats as per-call p50 over many calls
 (``PaymentReader.observe`` of a settled transaction, the whole receipt payment check with and without a signed
 offer — without one it includes the payee authorization decision, served by the payee memo). Goals: p50 added ≤
-one RPC round trip; cached repeat ≤ 50 µs.
+one RPC round trip — the median of the per-submission added time (paired within triples) against the same for one
+round trip; the difference of the arms' p50s is printed and checked too, but it is the difference of two ~5 ms
+medians and moves by a few percent between runs — and cached repeat ≤ 50 µs.
 """
 
 from __future__ import annotations
@@ -275,6 +277,9 @@ def main() -> None:
         "cachedReceiptCheckUs": round(cached_us["noOffer"], 2),
         "cachedReceiptCheckWithOfferUs": round(cached_us["withOffer"], 2),
         "goals": {
+            # "p50 added": the median of each submission's added time (paired within its triple); the difference
+            # of the arms' p50s estimates the same thing with the noise of two ~5 ms medians, so it is kept as well
+            "pairedAddedLeOneRoundTrip": paired_added <= paired_trip,
             "addedLeOneRoundTrip": added <= one_trip,
             "criticalPathLeOneRoundTrip": critical_added <= critical_trip,
             "cachedCheckNoOfferLe50Us": cached_us["noOffer"] <= 50.0,
