@@ -35,7 +35,7 @@ from tests.support.db import fresh_database_url
 from tests.support.didweb_host import DidWebHost
 
 pytestmark = [pytest.mark.anvil, pytest.mark.node]
-anvil_node = anvil_fixture()
+anvil_node = anvil_fixture(keep_states=None)  # past blocks' state gone: the wallet comes from MetadataSet history
 SERVICE_DID = "did:web:agent.example.com"
 
 

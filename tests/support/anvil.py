@@ -8,6 +8,12 @@ Use one node per test module (anvil slows down as its state grows)::
 
 or directly ``with AnvilNode.start() as node: ...``. Tests are skipped with a clear message when the npm binary is
 absent (``cd tests/interop && npm ci`` installs it).
+
+History is pruned (anvil otherwise writes ~1 GB of state under HOME) but the last ``keep_states`` block states are
+kept: with none kept, an ``eth_call`` at "latest" that races the next block finds its state gone and anvil answers
+``BlockOutOfRangeError`` (foundry-rs/foundry#10709) — a flaky refusal in whatever test made the call. A module that
+needs old states to be gone (reads at a past block must fail, as on most non-archive nodes) passes
+``keep_states=None``: the bare ``--prune-history`` (anvil's own default count, which does not serve past blocks).
 """
 
 from __future__ import annotations
@@ -74,7 +80,9 @@ class AnvilNode:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, *, extra_args: tuple[str, ...] = (), ready_timeout: float = 10.0) -> AnvilNode:
+    def start(
+        cls, *, extra_args: tuple[str, ...] = (), ready_timeout: float = 10.0, keep_states: int | None = 256
+    ) -> AnvilNode:
         """Start a fresh node and wait until it answers ``eth_chainId``. Skips the test when the binary is absent."""
         if not ANVIL_BIN.exists():
             pytest.skip(f"anvil binary not installed at {ANVIL_BIN} (run `npm ci` in tests/interop)")
@@ -88,6 +96,7 @@ class AnvilNode:
             "--port",
             str(port),
             "--prune-history",
+            *([str(keep_states)] if keep_states is not None else []),
             "--cache-path",
             str(workdir / "cache"),
             "--silent",
@@ -139,12 +148,14 @@ class AnvilNode:
         self.stop()
 
 
-def anvil_fixture(*, scope: str = "module", extra_args: tuple[str, ...] = ()) -> Any:
+def anvil_fixture(
+    *, scope: str = "module", extra_args: tuple[str, ...] = (), keep_states: int | None = 256
+) -> Any:
     """A pytest fixture factory: ``anvil_node = anvil_fixture()`` at module level gives one node per module."""
 
     @pytest.fixture(scope=scope)  # type: ignore[call-overload]
     def _fixture() -> Iterator[AnvilNode]:
-        with AnvilNode.start(extra_args=extra_args) as node:
+        with AnvilNode.start(extra_args=extra_args, keep_states=keep_states) as node:
             yield node
 
     return _fixture
