@@ -18,7 +18,7 @@ from service.api.evidence_display import EVIDENCE_CLASSES
 from service.cli.demo_kit import Merchant, Reviewer
 from service.config import Settings
 from service.wiring import Wired
-from tests.api.conftest import wait_confirmed
+from tests.api.conftest import Clock, wait_confirmed
 from tests.api.test_reputation_store import insert_review
 from tests.support.didweb_host import DidWebHost
 
@@ -277,9 +277,10 @@ def test_review_page_explains_the_evidence(client: TestClient, merchant: Merchan
     assert client.get("/reviews/nope").status_code == 404
 
 
-def test_badges_and_caching_headers(client: TestClient, wired: Wired) -> None:
+def test_badges_and_caching_headers(client: TestClient, wired: Wired, clock: Clock) -> None:
     subject = "did:web:badge.example"
     now = int(time.time())
+    clock.frozen = float(now)  # the score decays with time: an unchanged body (and ETag) needs an unchanged "now"
     for j in range(6):
         insert_review(wired.runtime.engine, rid=f"g{j}", subject=subject, attester=f"0x{j + 1:040x}", rating=4,
                       time=now - 10, evidence="verified")  # fmt: skip
