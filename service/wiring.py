@@ -191,6 +191,7 @@ def build_relayer_clients(settings: Settings, *, eas: Any) -> dict[str, Any]:
             w3=eas.w3, eas_address=eas.eas_address, relayer=account, lock=getattr(eas, "_lock", None),
             preflight=eas.preflight,
         )  # fmt: skip
+        clients[account.address.lower()].share_direct_reads(source=eas)
     return clients
 
 

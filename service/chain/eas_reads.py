@@ -94,6 +94,25 @@ def _from_struct(t: Sequence[Any]) -> AttestationRecord | None:
     )
 
 
+def _nonce_of(answer: Any) -> int:
+    """The nonce in a JSON-RPC answer to ``getNonce``.
+
+    Raises:
+        ChainUnavailable: an error answer or not one 32-byte word.
+    """
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if not isinstance(result, str) or "error" in answer:
+        log.warning("RPC getNonce answered an error: %r", answer)
+        raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node answered an error")
+    try:
+        raw = bytes.fromhex(result.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ChainUnavailable(Reason.RPC_FAILED, f"getNonce returned {len(raw)} bytes")
+    return int.from_bytes(raw, "big")
+
+
 class DirectRpc:
     """JSON-RPC calls posted straight to the node over kept-alive connections (``service.http11``; thread-safe). For
     the per-submission ``getNonce``: web3's ``HTTPProvider`` goes through ``requests`` (session, environment and
@@ -126,6 +145,27 @@ class DirectRpc:
         if response.status != 200:
             raise BadResponse(f"HTTP {response.status}")
         return json.loads(response.body)
+
+    def call_many(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """The JSON answers of several calls sent as one JSON-RPC batch (one round trip), in the order given.
+
+        Raises:
+            the errors of :meth:`call`; BadResponse also when the batch answer does not hold one answer per call.
+        """
+        batch = [{"jsonrpc": "2.0", "id": k, "method": m, "params": params} for k, (m, params) in enumerate(calls)]
+        body = json.dumps(batch).encode()
+        if self.limiter is None:
+            response = self._pool.post(body)
+        else:
+            with self.limiter.slot(host=self._pool.host, what="JSON-RPC batch"):
+                response = self._pool.post(body)
+        if response.status != 200:
+            raise BadResponse(f"HTTP {response.status}")
+        answers = json.loads(response.body)
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)} if isinstance(answers, list) else {}
+        if sorted(by_id, key=str) != sorted(range(len(calls)), key=str):
+            raise BadResponse("a JSON-RPC batch answer without one answer per call")
+        return [by_id[k] for k in range(len(calls))]
 
     def close(self) -> None:
         self._pool.close()
@@ -209,6 +249,33 @@ class EasReads(NodeReads):
             "domain": self.domain.as_json(),
         }
 
+    def share_direct_reads(self, *, source: EasReads) -> None:
+        """Post reads the way ``source`` does (its :class:`DirectRpc`, if any): clients of one node share one."""
+        self._direct = source._direct
+
+    def get_nonces(self, *, attesters: Sequence[str]) -> dict[str, int]:
+        """:meth:`get_nonce` of each attester (keys as given): one JSON-RPC batch when reads go straight to the node.
+
+        Raises:
+            ChainUnavailable: RPC failure or an error answer.
+            ValueError: an attester is not a 0x address.
+        """
+        direct = self._direct
+        wanted = list(dict.fromkeys(attesters))
+        if direct is None or len(wanted) < 2:
+            return {a: self.get_nonce(attester=a) for a in wanted}
+        calls = [("eth_call", [self._nonce_call(a), "latest"]) for a in wanted]
+        with self._rpc("getNonce"):
+            try:
+                answers = direct.call_many(calls)
+            except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
+                log.warning("RPC getNonce batch failed: %r", exc)
+                raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node could not be reached") from exc
+        return {a: _nonce_of(answer) for a, answer in zip(wanted, answers, strict=True)}
+
+    def _nonce_call(self, attester: str) -> dict[str, str]:
+        return {"to": self.eas_address, "data": "0x" + (_GET_NONCE + bytes(12) + _address_bytes(attester)).hex()}
+
     def get_nonce(self, *, attester: str) -> int:
         """EAS's delegated-signature nonce of ``attester`` (next one to be consumed).
 
@@ -223,7 +290,7 @@ class EasReads(NodeReads):
         # A JSON-RPC node: pre-encoded calldata straight to the node. This runs once per submission of a new
         # reviewer, and web3's contract-call path (ABI lookup, validation and formatting middleware) costs ~4x the
         # round trip itself.
-        call = {"to": self.eas_address, "data": "0x" + (_GET_NONCE + bytes(12) + _address_bytes(attester)).hex()}
+        call = self._nonce_call(attester)
         with self._rpc("getNonce"):
             if direct is None:
                 answer = self.w3.provider.make_request(RPCEndpoint("eth_call"), [call, "latest"])
@@ -233,17 +300,7 @@ class EasReads(NodeReads):
                 except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
                     log.warning("RPC getNonce failed: %r", exc)
                     raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node could not be reached") from exc
-        result = answer.get("result") if isinstance(answer, dict) else None
-        if not isinstance(result, str) or "error" in answer:
-            log.warning("RPC getNonce answered an error: %r", answer)
-            raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node answered an error")
-        try:
-            raw = bytes.fromhex(result.removeprefix("0x"))
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise ChainUnavailable(Reason.RPC_FAILED, f"getNonce returned {len(raw)} bytes")
-        return int.from_bytes(raw, "big")
+        return _nonce_of(answer)
 
     def get_attestation(self, *, uid: str | bytes) -> AttestationRecord | None:
         """``getAttestation(uid)``; None for an unknown UID (EAS returns an all-zero struct).

@@ -328,12 +328,11 @@ class Publisher:
     def _precheck(
         self, *, items: Sequence[OutboxItem], now: int, report: PublishReport, store: Claim | None = None
     ) -> list[OutboxItem]:
-        expected: dict[str, int] = {}
+        # every attester's chain nonce up front: one round trip when the client batches them
+        expected = self.client.get_nonces(attesters=[i.request.attester for i in items])
         ready: list[OutboxItem] = []
         for item in items:
             request = item.request
-            if request.attester not in expected:
-                expected[request.attester] = self.client.get_nonce(attester=request.attester)
             try:
                 self.client.check_delegated(
                     request=request, now=now + self.deadline_margin, expected_nonce=expected[request.attester]

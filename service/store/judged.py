@@ -22,16 +22,17 @@ The partial unique index ``ux_reviews_live``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from service.domain import Reason
-from service.errors import ChainRejected, ReceiptAlreadyClaimed
+from service.errors import ChainRejected, OmaTrustError, ReceiptAlreadyClaimed
 from service.store.batch import (
     Rider,
     claim_values,
@@ -43,7 +44,7 @@ from service.store.batch import (
     proof_values,
     review_values,
 )
-from service.store.outbox import outbox_facts, outbox_values
+from service.store.outbox import outbox_facts, outbox_facts_many, outbox_values
 from service.store.reviews import claim_conflicts
 from service.store.tables import OutboxRow, ProofRow, ReceiptClaimRow, ReviewRow
 
@@ -235,9 +236,7 @@ def store_judged_review(
         facts = outbox_facts(session, content_key=publication.content_key, attester=attester)
         if facts.known_review_id is not None:
             return Stored(review_id=facts.known_review_id, existing=True)
-        expected = max(publication.chain_nonce, facts.inflight_next or 0)
-        if publication.nonce != expected:
-            raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {publication.nonce}, expected {expected}")
+        check_nonce(publication, inflight_next=facts.inflight_next)
     own: ChunkWriter | None = None
     deferred: list[Rider] | None = None  # the aggregate update, run with the rows (one review at once only)
     if target is None:  # one review: its own ChunkWriter, written at once
@@ -249,15 +248,9 @@ def store_judged_review(
         candidate_receipts=candidate_receipts, judge=judge, aggregates=aggregates, now=now, latest=latest,
         riders=deferred,
     )  # fmt: skip
-    outbox = None
-    if publication is not None:
-        outbox = new_row(
-            OutboxRow, content_key=publication.content_key, review_id=row.id, attester=attester,
-            recipient=publication.recipient, data_hex=publication.data_hex, deadline=publication.deadline,
-            nonce=str(publication.nonce), signature=publication.signature, created_at=now, updated_at=now,
-        )  # fmt: skip
+    outbox = _outbox_row(publication, review_id=row.id, attester=attester, now=now) if publication else None
     if own is not None:
-        own.flush(session, outbox=outbox, riders=[*(deferred or ()), *riders])
+        own.flush(session, outboxes=[outbox] if outbox is not None else (), riders=[*(deferred or ()), *riders])
     else:
         outboxes = [outbox_values(outbox)] if outbox is not None else []
         insert_rows(session, tables=[(OutboxRow.__table__, outboxes)], riders=riders)  # type: ignore[attr-defined]
@@ -266,6 +259,115 @@ def store_judged_review(
         superseded=superseding.id if superseding else None,
         arrives_superseded=arrives_superseded,
     )
+
+
+def check_nonce(publication: Publication, *, inflight_next: int | None) -> None:
+    """The EAS nonce rule of an API review: its nonce is the attester's next — the chain's, or one past the
+    attester's requests still in the outbox (they land in order).
+
+    Raises:
+        ChainRejected(DELEGATION_NONCE): it is not.
+    """
+    expected = max(publication.chain_nonce, inflight_next or 0)
+    if publication.nonce != expected:
+        raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {publication.nonce}, expected {expected}")
+
+
+def _outbox_row(publication: Publication, *, review_id: str, attester: str, now: int) -> OutboxRow:
+    return new_row(
+        OutboxRow, content_key=publication.content_key, review_id=review_id, attester=attester,
+        recipient=publication.recipient, data_hex=publication.data_hex, deadline=publication.deadline,
+        nonce=str(publication.nonce), signature=publication.signature, created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """An API review to store as one of a group (:func:`store_submissions`): the arguments of
+    :func:`store_judged_review` for it."""
+
+    attester: str
+    subject_normalized: str
+    review_time: int
+    candidate_receipts: Sequence[str]
+    judge: Callable[[Placement], JudgedRows]
+    publication: Publication
+    riders: Sequence[Rider] = ()
+
+
+class _Refused(Exception):
+    """A submission's judge refused it (before anything of it was written)."""
+
+    def __init__(self, error: OmaTrustError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def store_submissions(
+    session: Session, *, items: Sequence[Submission], aggregates: AggregateChange, now: int
+) -> list[Stored | OmaTrustError]:
+    """Store a group of API reviews in the caller's transaction, in order, with the outcomes
+    :func:`store_judged_review` (``latest=True``) would give each in turn — an item sees the items before it (a
+    repeated request is ``existing``; an attester's next nonce counts its earlier items; a receipt claimed earlier
+    is replayed; a later review supersedes an earlier one) — but with the store's facts read and the rows written
+    once for the group: every attester locked (sorted) in one statement, the outbox facts, live reviews and receipt
+    claims read in one statement each, and every row written together (:class:`ChunkWriter`). ``aggregates``
+    records the changes; the caller applies them in the same transaction (the write path's lock order: subject
+    aggregate rows last).
+
+    A refused item (DELEGATION_NONCE, or an :class:`OmaTrustError` its judge raised) is returned in its place and
+    nothing of it is written.
+
+    Raises:
+        anything else, e.g. a database error: the group is not stored (roll the transaction back).
+    """
+    lock_attesters(session, attesters=[i.attester for i in items])
+    facts = outbox_facts_many(session, requests=[(i.publication.content_key, i.attester) for i in items])
+    target = ChunkWriter.load(session, pairs=[(i.attester, i.subject_normalized) for i in items],
+                              replay_keys=[k for i in items for k in i.candidate_receipts])  # fmt: skip
+    accepted: dict[str, str] = {}  # content key → review id, accepted in this group
+    next_nonce: dict[str, int] = {}  # attester → one past the nonces accepted in this group
+    outboxes: list[OutboxRow] = []
+    riders: dict[tuple[Any, str], Rider] = {}  # one of each (the same publish job for many reviews)
+    out: list[Stored | OmaTrustError] = []
+    for item, fact in zip(items, facts, strict=True):
+        pub = item.publication
+        known = fact.known_review_id or accepted.get(pub.content_key)
+        if known is not None:
+            out.append(Stored(review_id=known, existing=True))
+            continue
+        try:
+            check_nonce(pub, inflight_next=max(fact.inflight_next or 0, next_nonce.get(item.attester, 0)) or None)
+            row, superseding, arrives_superseded = _write_review(
+                session, target, attester=item.attester, subject_normalized=item.subject_normalized,
+                review_time=item.review_time, candidate_receipts=item.candidate_receipts,
+                judge=functools.partial(_judge_refusing, item.judge), aggregates=aggregates, now=now, latest=True,
+            )  # fmt: skip
+        except ChainRejected as exc:
+            out.append(exc)
+            continue
+        except _Refused as refused:
+            out.append(refused.error)
+            continue
+        accepted[pub.content_key] = row.id
+        next_nonce[item.attester] = pub.nonce + 1
+        outboxes.append(_outbox_row(pub, review_id=row.id, attester=item.attester, now=row.created_at))
+        for rider in item.riders:
+            riders.setdefault((rider.statement, repr(sorted(rider.params.items()))), rider)
+        out.append(Stored(review_id=row.id, superseded=superseding.id if superseding else None,
+                          arrives_superseded=arrives_superseded))  # fmt: skip
+    distinct = list(riders.values())  # riders of one call must not share parameter names: the rest run alone
+    target.flush(session, outboxes=outboxes, riders=distinct[:1])
+    for rider in distinct[1:]:
+        insert_rows(session, tables=[], riders=[rider])
+    return out
+
+
+def _judge_refusing(judge: Callable[[Placement], JudgedRows], placement: Placement) -> JudgedRows:
+    try:
+        return judge(placement)
+    except OmaTrustError as exc:
+        raise _Refused(exc) from exc
 
 
 class ChunkWriter:
@@ -347,17 +449,19 @@ class ChunkWriter:
             self._holders[key] = review.id
             self._changed_claims[key] = review
 
-    def flush(self, session: Session, *, outbox: OutboxRow | None = None, riders: Sequence[Rider] = ()) -> None:
-        """Write what the chunk holds (and ``outbox``, an API review's publish request), in the caller's
-        transaction: the supersessions first, then every new row with the ``riders`` (on PostgreSQL, for one
-        review, in a single statement), then the claims moved to new reviews."""
+    def flush(
+        self, session: Session, *, outboxes: Sequence[OutboxRow] = (), riders: Sequence[Rider] = ()
+    ) -> None:
+        """Write what the chunk holds (and ``outboxes``, API reviews' publish requests), in the caller's
+        transaction: the supersessions first, then every new row with the ``riders`` (on PostgreSQL, for a few
+        reviews, in a single statement), then the claims moved to new reviews."""
         session.flush()  # the supersessions of stored rows (loaded, changed ORM rows): before the new live rows
         new_claims = [claim_values(k, r) for k, r in self._changed_claims.items() if k not in self._stored_claims]
         insert_rows(session, tables=[
             (ReviewRow.__table__, [review_values(r) for r in self._rows]),  # type: ignore[attr-defined]
             (ReceiptClaimRow.__table__, new_claims),  # type: ignore[attr-defined]
             (ProofRow.__table__, [proof_values(p) for p in self._proofs]),  # type: ignore[attr-defined]
-            (OutboxRow.__table__, [outbox_values(outbox)] if outbox is not None else []),  # type: ignore[attr-defined]
+            (OutboxRow.__table__, [outbox_values(o) for o in outboxes]),  # type: ignore[attr-defined]
         ], riders=riders)  # fmt: skip
         # claims moved to new reviews: after those rows exist
         move_claims(session, moved=[(k, r) for k, r in self._changed_claims.items() if k in self._stored_claims])

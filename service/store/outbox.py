@@ -131,6 +131,44 @@ def outbox_facts(conn: Session | Connection, *, content_key: str, attester: str)
     return OutboxFacts(known_review_id=known, own_next=_next_nonce(own), inflight_next=_next_nonce(inflight))
 
 
+def outbox_facts_many(conn: Session | Connection, *, requests: Sequence[tuple[str, str]]) -> list[OutboxFacts]:
+    """:func:`outbox_facts` of each (content key, attester), in order, in one statement."""
+    if not requests:
+        return []
+    bare = conn.connection() if isinstance(conn, Session) else conn
+    keys = sorted({k for k, _ in requests})
+    attesters = sorted({a for _, a in requests})
+    known: dict[str, str] = {}
+    own: dict[str, list[str]] = {}
+    inflight: dict[str, list[str]] = {}
+    for what, key, value, nonce in bare.execute(_FACTS_MANY, {"keys": keys, "attesters": attesters}):
+        if what == "k":
+            known[key] = value
+        else:
+            own.setdefault(key, []).append(nonce)
+            if value in IN_FLIGHT:
+                inflight.setdefault(key, []).append(nonce)
+    return [
+        OutboxFacts(
+            known_review_id=known.get(k),
+            own_next=_next_nonce(own.get(a, [])),
+            inflight_next=_next_nonce(inflight.get(a, [])),
+        )
+        for k, a in requests
+    ]
+
+
+_FACTS_MANY = union_all(
+    select(literal_column("'k'"), _O.c.content_key, _O.c.review_id, literal_column("''")).where(
+        _O.c.content_key.in_(bindparam("keys", expanding=True))
+    ),
+    select(literal_column("'n'"), _O.c.attester, _O.c.state, _O.c.nonce).where(
+        _O.c.attester.in_(bindparam("attesters", expanding=True)),
+        _O.c.state.in_([literal_column(f"'{s}'") for s in OWN]),
+    ),
+)
+
+
 def outbox_values(row: OutboxRow) -> dict[str, Any]:
     """The columns of a new outbox row to insert (its id is assigned by the database)."""
     have = row.__dict__  # every column is set on a constructed row (cheaper than instrumented getattr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -16,6 +17,7 @@ from service.scoring import DEFAULT_PARAMS, ScoringParams
 from service.store.batch import Rider
 from service.verdicts.anchors import TrustAnchors
 from service.workflows.evaluate import ReviewPolicy
+from service.workflows.group_commit import GroupCommit
 from service.workflows.nonces import NonceBook, SeenHashes
 
 
@@ -53,6 +55,8 @@ class Runtime:
     # Set when workers publish (PostgreSQL, no in-process publisher): attester → the insert of the publish job of
     # the attester's relayer key, written with the review's rows in the submit transaction (service.store.jobqueue).
     publish_job: Callable[[str], Rider] | None = None
+    # Concurrent submissions stored together, one transaction a group (service.workflows.submit), per process.
+    submissions: GroupCommit[Any, Any] = field(default_factory=GroupCommit)
     # OMATrust trust anchors (service.verdicts.anchors): which schema UIDs sync indexes besides User Reviews and
     # which witnesses are approved; None → no on-chain authorization tiers (key-binding, controller-witness).
     anchors: TrustAnchors | None = None

@@ -5,8 +5,9 @@ The bytes the reviewer signed (EAS ``data``) are the bytes we decode and later a
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,19 @@ from service.errors import BindingFailed, ChainRejected, MalformedInput, Receipt
 from service.storable import unstorable, verdict_values
 from service.store.batch import new_review_row, new_row
 from service.store.engine import read_scope, session_scope
-from service.store.judged import JudgedRows, Placement, Publication, store_judged_review
+from service.store.judged import (
+    JudgedRows,
+    Placement,
+    Publication,
+    Stored,
+    Submission,
+    store_judged_review,
+    store_submissions,
+)
 from service.store.outbox import find_by_content_key, next_inflight_nonce, outbox_facts
 from service.store.tables import ProofRow, ReviewRow
 from service.verdicts import ReviewVerdict, is_self_review, raise_for_problem, validate_review
+from service.workflows.aggregate_batch import ChunkAggregates
 from service.workflows.aggregates import review_change
 from service.workflows.evaluate import evaluate_review
 from service.workflows.evidence import keep_evidence
@@ -39,6 +49,8 @@ from service.workflows.payment_check import (
     with_payments,
 )
 from service.workflows.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,27 +224,86 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         signature="0x" + request.signature.hex(),
         chain_nonce=chain_nonce,
     )
-    with session_scope(rt.engine) as session:
-        stored = store_judged_review(
-            session,
-            attester=attester,
-            subject_normalized=subject_normalized,
-            review_time=now,
-            candidate_receipts=receipt_keys,
-            judge=judge,
-            aggregates=review_change(rt),
-            now=now,
-            publication=publication,
-            latest=True,
-            riders=[rt.publish_job(attester)] if rt.publish_job is not None else (),  # workers publish: the job
-        )  # commits with the rows
-        kept = [] if stored.existing else keep_proof_evidence(session, verdict=verdict, rt=rt)
-    if stored.existing or not written:
-        return Accepted(review_id=stored.review_id, existing=True)
-    rt.kept_snapshots.add(kept)  # committed
+    submission = Submission(
+        attester=attester,
+        subject_normalized=subject_normalized,
+        review_time=now,
+        candidate_receipts=receipt_keys,
+        judge=judge,
+        publication=publication,
+        riders=[rt.publish_job(attester)] if rt.publish_job is not None else (),  # workers publish: the job
+    )  # commits with the rows
+    done = rt.submissions.run(_Pending(rt=rt, submission=submission, verdict=verdict, now=now), write=_store_group)
+    if done.stored.existing or not written:
+        return Accepted(review_id=done.stored.review_id, existing=True)
+    rt.kept_snapshots.add(done.kept)  # committed
     rt.publisher_wakeup()
     rows = written[-1]
-    return Accepted(review_id=stored.review_id, review=rows.review, proofs=tuple(rows.proofs))
+    return Accepted(review_id=done.stored.review_id, review=rows.review, proofs=tuple(rows.proofs))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A judged submission waiting to be stored with the others of its group."""
+
+    rt: Runtime
+    submission: Submission
+    verdict: ReviewVerdict
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    stored: Stored
+    kept: list[str]  # evidence snapshots written with it (committed)
+
+
+def _store_group(items: Sequence[_Pending]) -> list[_Done | Exception]:
+    """Store a group of submissions (``rt.submissions``): in one transaction when there are several; if that
+    transaction fails as a whole (a database error, a bug), each is stored alone, so that one cannot fail the
+    others. An item's refusal is its outcome."""
+    if len(items) > 1:
+        try:
+            return _store_together(items)
+        except Exception as exc:  # retried one by one below, each with its own outcome
+            log.warning("a group of %d submissions failed together (%s: %s): storing each alone", len(items),
+                        type(exc).__name__, exc)  # fmt: skip
+    return [_store_alone(p) for p in items]
+
+
+def _store_alone(p: _Pending) -> _Done | Exception:
+    rt, s = p.rt, p.submission
+    try:
+        with session_scope(rt.engine) as session:
+            stored = store_judged_review(
+                session, attester=s.attester, subject_normalized=s.subject_normalized, review_time=s.review_time,
+                candidate_receipts=s.candidate_receipts, judge=s.judge, aggregates=review_change(rt), now=p.now,
+                publication=s.publication, latest=True, riders=s.riders,
+            )  # fmt: skip
+            kept = [] if stored.existing else keep_proof_evidence(session, verdict=p.verdict, rt=rt)
+    except Exception as exc:  # its caller's outcome, raised in its thread
+        return exc
+    return _Done(stored=stored, kept=kept)
+
+
+def _store_together(items: Sequence[_Pending]) -> list[_Done | Exception]:
+    """Raises: whatever the group's transaction raised (nothing of the group is stored)."""
+    rt = items[0].rt
+    now = max(p.now for p in items)
+    aggregates = ChunkAggregates(rt=rt)
+    out: list[_Done | Exception] = []
+    kept_here: list[str] = []
+    with session_scope(rt.engine) as session:
+        outcomes = store_submissions(session, items=[p.submission for p in items], aggregates=aggregates, now=now)
+        aggregates.flush(session, now=now)  # the subjects' rows last: the write path's lock order
+        for p, outcome in zip(items, outcomes, strict=True):
+            if not isinstance(outcome, Stored):
+                out.append(outcome)
+                continue
+            kept = [] if outcome.existing else keep_proof_evidence(session, verdict=p.verdict, rt=rt, also=kept_here)
+            kept_here += kept
+            out.append(_Done(stored=outcome, kept=kept))
+    return out
 
 
 def check_proofs(*, rt: Runtime, attester: str, review: Review, now: int) -> ReviewVerdict:
@@ -318,14 +389,17 @@ def proof_rows(
     return rows
 
 
-def keep_proof_evidence(session: Session, *, verdict: ReviewVerdict, rt: Runtime) -> list[str]:
+def keep_proof_evidence(
+    session: Session, *, verdict: ReviewVerdict, rt: Runtime, also: Sequence[str] = ()
+) -> list[str]:
     """Keep the DID documents / DNS answers that authorized the verdict's proofs as evidence snapshots, except
-    those ``rt.kept_snapshots`` knows are stored. Returns the hashes written in this (uncommitted) transaction: the
-    caller adds them to ``rt.kept_snapshots`` once it has committed."""
+    those ``rt.kept_snapshots`` knows are stored and those in ``also`` (written earlier in this transaction).
+    Returns the hashes written in this (uncommitted) transaction: the caller adds them to ``rt.kept_snapshots``
+    once it has committed."""
     written: list[str] = []
     for p in verdict.proofs:
         h = p.outcome.evidence_hash
-        if not h or p.artifact is None or h in written or h in rt.kept_snapshots:
+        if not h or p.artifact is None or h in written or h in also or h in rt.kept_snapshots:
             continue
         if keep_evidence(session, evidence_hash=h, artifact=p.artifact, rt=rt):
             written.append(h)

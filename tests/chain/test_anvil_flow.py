@@ -189,3 +189,22 @@ def test_indexer_finds_direct_attest_by_another_account_and_resumes(client: EasC
     safe = ReviewIndexer(client=client, confirmations=2)
     chunks = list(safe.sync(checkpoint=None))
     assert chunks[-1].to_block == client.block_number() - 2
+
+
+def test_nonces_in_one_batch_are_the_ones_read_one_by_one(anvil_node: AnvilNode, client: EasClient) -> None:
+    """``get_nonces`` (one JSON-RPC batch over the direct connection; the publisher's pre-check) equals ``get_nonce``
+    per attester, and a relayer client built for a worker shares the direct reads."""
+    used, fresh = Account.create(), Account.create()
+    for i in range(2):
+        request, _ = sign_request(client, used, make_review(10 + i))
+        client.submit(requests=[request])
+    direct = booted_client(anvil_node)
+    direct.post_reads_directly(rpc_url=anvil_node.url, timeout=5.0)
+    attesters = [used.address, fresh.address, used.address.lower()]
+    batched = direct.get_nonces(attesters=attesters)
+    assert batched == {a: client.get_nonce(attester=a) for a in attesters}
+    assert batched[used.address] == 2
+    assert batched[fresh.address] == 0
+    worker_side = booted_client(anvil_node)
+    worker_side.share_direct_reads(source=direct)
+    assert worker_side.get_nonces(attesters=attesters) == batched

@@ -176,3 +176,26 @@ def test_a_proxied_node_keeps_web3s_transport(monkeypatch: pytest.MonkeyPatch) -
     assert not _proxied("https://node.example")  # only http is proxied here
     monkeypatch.setenv("NO_PROXY", "node.example")
     assert not _proxied("http://node.example:8545")
+
+
+def test_nonces_of_several_attesters_go_in_one_batch_and_come_back_in_order() -> None:
+    nonces = {"0x" + f"{k:040x}": 7 * k for k in (1, 2, 3)}
+    posts: list[Any] = []
+
+    def answer(method: str, params: list[Any]) -> dict[str, Any]:
+        attester = "0x" + params[0]["data"][-40:]
+        return {"result": "0x" + encode(["uint256"], [nonces[attester]]).hex()}
+
+    with jsonrpc_node(answer, posts) as url:
+        reads = _reads(url, direct=True)
+        assert reads.get_nonces(attesters=list(nonces)) == nonces
+    assert len(posts) == 1
+    assert isinstance(posts[0], list)
+    assert len(posts[0]) == 3
+
+
+@pytest.mark.parametrize("answer", [{"error": {"code": -32000, "message": "boom"}}, {"result": "0x01"}])
+def test_an_error_in_a_batch_is_chain_unavailable(answer: dict[str, Any]) -> None:
+    with jsonrpc_node(lambda method, params: answer) as url, pytest.raises(ChainUnavailable) as caught:
+        _reads(url, direct=True).get_nonces(attesters=[ATTESTER, "0x" + "cd" * 20])
+    assert caught.value.reason is Reason.RPC_FAILED

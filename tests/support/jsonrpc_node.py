@@ -14,13 +14,22 @@ Answer = Callable[[str, list[Any]], dict[str, Any]]
 
 
 @contextmanager
-def jsonrpc_node(answer: Answer) -> Iterator[str]:
-    """Serve ``answer`` on 127.0.0.1 for the duration of the block; yields the URL."""
+def jsonrpc_node(answer: Answer, posts: list[Any] | None = None) -> Iterator[str]:
+    """Serve ``answer`` on 127.0.0.1 for the duration of the block; yields the URL. A JSON-RPC batch is answered
+    call by call (in reverse order: a batch answer's order is not its calls' order). ``posts``: each request body
+    received, appended."""
+
+    posts = [] if posts is None else posts
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            reply = {"jsonrpc": "2.0", "id": request["id"], **answer(request["method"], request["params"])}
+
+            def one(r: dict[str, Any]) -> dict[str, Any]:
+                return {"jsonrpc": "2.0", "id": r["id"], **answer(r["method"], r["params"])}
+
+            posts.append(request)
+            reply = [one(r) for r in reversed(request)] if isinstance(request, list) else one(request)  # any order
             body = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -1,0 +1,211 @@
+"""A group of API submissions stored together (``store_submissions``, ``submit._store_group``) gives each the outcome
+and leaves the store exactly as storing them one by one (``store_judged_review``) would — on both databases."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from service.domain import Reason
+from service.errors import ChainRejected, OmaTrustError, ReceiptAlreadyClaimed
+from service.store.engine import session_scope
+from service.store.judged import (
+    JudgedRows,
+    Placement,
+    Publication,
+    Stored,
+    Submission,
+    store_judged_review,
+    store_submissions,
+)
+from service.store.tables import ReviewRow
+from service.verdicts import ReviewVerdict
+from service.workflows.aggregate_batch import ChunkAggregates
+from service.workflows.aggregates import review_change
+from service.workflows.runtime import Runtime
+from service.workflows.submit import _Done, _Pending, _store_group
+from tests.support.db import fresh_database_url
+
+NOW = 1_767_225_600
+A, B, C = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
+S1, S2 = "did:web:one.example", "did:web:two.example"
+R1, R2 = "0x" + "11" * 32, "0x" + "22" * 32
+
+
+@dataclass(frozen=True)
+class Item:
+    review_id: str
+    attester: str
+    subject: str
+    nonce: int
+    receipts: tuple[str, ...] = ()
+    request: str = ""  # the signed request (content key); default: one of its own
+
+    def key(self) -> str:
+        return "0x" + (self.request or self.review_id).encode().hex().ljust(64, "0")[:64]
+
+
+def _judge(item: Item, at: int, placement: Placement) -> JudgedRows:
+    if placement.replayed:  # as submit's judge: a replayed receipt refuses the review
+        raise ReceiptAlreadyClaimed(*next(iter(placement.replayed.items())))
+    row = ReviewRow(
+        id=item.review_id, subject=item.subject, subject_normalized=item.subject, did_address="0x" + "00" * 20,
+        attester=item.attester, rating_value=4, data_hex="0x", review_time=at, source="api",
+        verified_purchase=bool(item.receipts), evidence="verified" if item.receipts else "none", created_at=at,
+    )  # fmt: skip
+    return JudgedRows(review=row, proofs=[], receipt_keys=item.receipts)
+
+
+def _submission(item: Item, at: int) -> Submission:
+    pub = Publication(content_key=item.key(), recipient="0x" + "00" * 20, data_hex="0x", deadline=0,
+                      nonce=item.nonce, signature="0x", chain_nonce=0)  # fmt: skip
+    return Submission(attester=item.attester, subject_normalized=item.subject, review_time=at,
+                      candidate_receipts=item.receipts, judge=functools.partial(_judge, item, at),
+                      publication=pub)  # fmt: skip
+
+
+def _runtime(engine: Engine) -> Runtime:
+    return Runtime(engine=engine, eas=None, resolver=None, controllers=None)  # type: ignore[arg-type]
+
+
+def _alone(engine: Engine, item: Item, at: int) -> Stored | OmaTrustError:
+    s = _submission(item, at)
+    try:
+        with session_scope(engine) as session:
+            return store_judged_review(
+                session, attester=s.attester, subject_normalized=s.subject_normalized, review_time=at,
+                candidate_receipts=s.candidate_receipts, judge=s.judge, aggregates=review_change(_runtime(engine)),
+                now=at, publication=s.publication, latest=True,
+            )  # fmt: skip
+    except OmaTrustError as exc:
+        return exc
+
+
+def _together(engine: Engine, items: list[Item], at: int) -> list[Stored | OmaTrustError]:
+    aggregates = ChunkAggregates(rt=_runtime(engine))
+    with session_scope(engine) as session:
+        out = store_submissions(session, items=[_submission(i, at) for i in items], aggregates=aggregates, now=at)
+        aggregates.flush(session, now=at)
+    return out
+
+
+def _shape(outcome: Stored | OmaTrustError) -> tuple[Any, ...]:
+    if isinstance(outcome, Stored):
+        return ("stored", outcome.review_id, outcome.existing, outcome.superseded, outcome.arrives_superseded)
+    return (type(outcome).__name__, outcome.reason)
+
+
+def _tables(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    queries = {
+        "reviews": "SELECT id, attester, subject_normalized, superseded_by, review_time FROM reviews",
+        "claims": "SELECT replay_key, review_id, attester, subject_normalized FROM receipt_claims",
+        "outbox": "SELECT content_key, review_id, attester, nonce, state FROM outbox",
+        "aggregates": "SELECT subject_normalized, review_count, state FROM subject_aggregates",
+    }
+    with engine.connect() as conn:
+        return {name: sorted(tuple(map(str, r)) for r in conn.execute(text(q))) for name, q in queries.items()}
+
+
+@pytest.fixture
+def two_engines(tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
+    from service.store.engine import make_engine
+    from service.store.migrate import upgrade
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "group").mkdir()
+    with fresh_database_url(tmp_path / "one") as one, fresh_database_url(tmp_path / "group") as group:
+        engines = (make_engine(url=one), make_engine(url=group))
+        for e in engines:
+            upgrade(engine=e)
+        yield engines
+        for e in engines:
+            e.dispose()
+
+
+# Stored before the group: A's review of S1 (nonce 0) backed by R1.
+BEFORE = [Item("pre-a-s1", A, S1, 0, (R1,))]
+GROUP = [
+    Item("a-s1", A, S1, 1, (R2,)),  # supersedes pre-a-s1; claims R2
+    Item("a-s1-bad-nonce", A, S1, 1),  # nonce 1 was just used by the item before: DELEGATION_NONCE
+    Item("a-s2", A, S2, 2),  # A's next nonce counts the group's earlier item
+    Item("b-s1", B, S1, 0, (R1,)),  # R1's holder (pre-a-s1) was superseded: the claim moves to b-s1
+    Item("c-s1", C, S1, 0, (R2,)),  # R2 backs a-s1 (live, written earlier in the group): replayed
+    Item("a-s2-again", A, S2, 2, request="a-s2"),  # the same signed request as a-s2: existing
+    Item("b-s1-later", B, S1, 1, (R1,)),  # supersedes b-s1 (written in this group) and takes its claim over
+    Item("c-s2", C, S2, 0),  # c-s1 was refused: its nonce 0 is still C's next
+    Item("c-s1-second", C, S1, 1),  # after c-s2, C's next is 1
+]
+
+
+def test_a_group_stores_what_one_by_one_stores(two_engines: tuple[Engine, Engine]) -> None:
+    one, group = two_engines
+    for engine in (one, group):
+        for item in BEFORE:
+            assert isinstance(_alone(engine, item, NOW), Stored)
+    singly = [_shape(_alone(one, item, NOW + 10)) for item in GROUP]
+    together = [_shape(o) for o in _together(group, GROUP, NOW + 10)]
+    assert together == singly
+    assert _tables(group) == _tables(one)
+    # and the outcomes are the ones the rules give (not merely the same wrong ones twice)
+    assert singly == [
+        ("stored", "a-s1", False, "pre-a-s1", False),
+        ("ChainRejected", Reason.DELEGATION_NONCE),
+        ("stored", "a-s2", False, None, False),
+        ("stored", "b-s1", False, None, False),
+        ("ReceiptAlreadyClaimed", Reason.RECEIPT_REPLAYED),
+        ("stored", "a-s2", True, None, False),
+        ("stored", "b-s1-later", False, "b-s1", False),
+        ("stored", "c-s2", False, None, False),
+        ("stored", "c-s1-second", False, None, False),
+    ]
+    claims = {row[0]: row[1] for row in _tables(group)["claims"]}
+    assert claims == {R1: "b-s1-later", R2: "a-s1"}
+
+
+def _pending(engine: Engine, item: Item, judge: Callable[[Placement], JudgedRows] | None = None) -> _Pending:
+    sub = _submission(item, NOW)
+    if judge is not None:
+        sub = Submission(attester=sub.attester, subject_normalized=sub.subject_normalized, review_time=NOW,
+                         candidate_receipts=sub.candidate_receipts, judge=judge,
+                         publication=sub.publication)  # fmt: skip
+    verdict = ReviewVerdict(proofs=(), verified_purchase=False, evidence="none")
+    return _Pending(rt=_runtime(engine), submission=sub, verdict=verdict, now=NOW)
+
+
+def test_a_group_the_database_refuses_is_stored_one_by_one_and_loses_no_other(
+    two_engines: tuple[Engine, Engine],
+) -> None:
+    engine = two_engines[1]
+    assert isinstance(_alone(engine, Item("taken", C, S2, 0), NOW), Stored)
+    clash = Item("clash", B, S1, 0)
+
+    def same_id_as_a_stored_review(placement: Placement) -> JudgedRows:
+        rows = _judge(clash, NOW, placement)
+        rows.review.id = "taken"  # the primary key of a stored review: the database refuses the insert
+        return rows
+
+    items = [_pending(engine, Item("first", A, S1, 0)), _pending(engine, clash, same_id_as_a_stored_review),
+             _pending(engine, Item("third", A, S2, 1))]  # fmt: skip
+    outcomes = _store_group(items)
+    assert [type(o).__name__ for o in outcomes] == ["_Done", "IntegrityError", "_Done"]
+    assert [o.stored.review_id for o in outcomes if isinstance(o, _Done)] == ["first", "third"]
+    ids = [row[0] for row in _tables(engine)["reviews"]]
+    assert ids == ["first", "taken", "third"]
+    assert [(row[1], row[3]) for row in _tables(engine)["outbox"]] == [("first", "0"), ("taken", "0"), ("third", "1")]
+
+
+def test_a_refusal_in_a_group_is_that_submissions_alone(two_engines: tuple[Engine, Engine]) -> None:
+    engine = two_engines[1]
+    outcomes = _store_group([_pending(engine, Item("x", A, S1, 0)), _pending(engine, Item("y", A, S2, 5))])
+    assert isinstance(outcomes[0], _Done)
+    assert outcomes[0].stored.review_id == "x"
+    assert isinstance(outcomes[1], ChainRejected)
+    assert outcomes[1].reason is Reason.DELEGATION_NONCE
+    assert [row[0] for row in _tables(engine)["reviews"]] == ["x"]
