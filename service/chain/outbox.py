@@ -63,6 +63,17 @@ class OutboxItem:
     reorgs: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """An item found in the chain with enough confirmations (the arguments of ``mark_confirmed``)."""
+
+    item_id: int
+    uid: str
+    tx_hash: str
+    block_number: int
+    block_hash: str | None = None
+
+
 class OutboxRepository(Protocol):
     """What the publisher needs from storage. All methods are keyword-only; times are unix seconds."""
 
@@ -89,6 +100,10 @@ class OutboxRepository(Protocol):
         """Any state → ``confirmed`` with the attestation ``uid`` (0x-hex 32 bytes), the ``tx_hash`` that carried it
         (may differ from the recorded one when found by search), its block and block hash. Terminal (but see
         :meth:`mark_reorged`)."""
+        ...
+
+    def mark_confirmed_many(self, *, confirmed: Sequence[Confirmation], now: int) -> None:
+        """:meth:`mark_confirmed` of each, together (one transaction: the items of one mined transaction)."""
         ...
 
     def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
@@ -267,6 +282,11 @@ class InMemoryOutbox:
                 return
             row.state, row.uid, row.block_number = "confirmed", uid, block_number
             row.item = replace(row.item, tx_hash=tx_hash, uid=uid, block_number=block_number, block_hash=block_hash)
+
+    def mark_confirmed_many(self, *, confirmed: Sequence[Confirmation], now: int) -> None:
+        for c in confirmed:
+            self.mark_confirmed(item_id=c.item_id, uid=c.uid, tx_hash=c.tx_hash, block_number=c.block_number, now=now,
+                                block_hash=c.block_hash)  # fmt: skip
 
     def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
         with self._lock:

@@ -79,7 +79,7 @@ from service.chain.confirmations import confirmations_for
 from service.chain.delegation import DelegatedRequest
 from service.chain.eas_landed import Landed
 from service.chain.eas_relayer import EasClient, SignedTx, StaleRelayerNonce
-from service.chain.outbox import Claim, InMemoryOutbox, OutboxItem, OutboxRepository, claim_from
+from service.chain.outbox import Claim, Confirmation, InMemoryOutbox, OutboxItem, OutboxRepository, claim_from
 from service.domain import Reason
 from service.errors import ChainRejected, ChainUnavailable
 
@@ -227,10 +227,24 @@ class Publisher:
         if receipt["status"] == 1:
             found = self.client.landed_from_receipt(receipt=receipt, requests=[i.request for i in items])
             enough = self.confirmations <= 1 or self.client.block_number() - block + 1 >= self.confirmations
+            confirmed = [
+                Confirmation(
+                    item_id=item.id,
+                    uid=landed.uid,
+                    tx_hash=landed.tx_hash,
+                    block_number=landed.block_number,
+                    block_hash=landed.block_hash,
+                )
+                for item, landed in zip(items, found, strict=True)
+                if landed is not None and enough
+            ]
+            if confirmed:  # the items of one transaction: confirmed together
+                self.outbox.mark_confirmed_many(confirmed=confirmed, now=self._now())
+                report.confirmed += len(confirmed)
             for item, landed in zip(items, found, strict=True):
                 if landed is not None and enough:
-                    self._confirm(item=item, landed=landed, report=report)
-                elif landed is not None:
+                    continue
+                if landed is not None:
                     self.outbox.mark_landed(item_id=item.id, uid=landed.uid, tx_hash=landed.tx_hash,
                                             block_number=landed.block_number, block_hash=landed.block_hash or "",
                                             now=self._now())  # fmt: skip

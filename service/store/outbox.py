@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, literal_column, union_all
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from service.store.tables import OutboxRow, ReviewRow
+from service.store.tables import OutboxRow
 
 TERMINAL = ("confirmed", "failed")
 
@@ -60,13 +60,6 @@ def in_state(session: Session, *, state: str, digits: Sequence[str] | None = Non
 
 def rows_by_id(session: Session, *, ids: Sequence[int]) -> list[OutboxRow]:
     return list(session.exec(select(OutboxRow).where(col(OutboxRow.id).in_(list(ids))).with_for_update()))
-
-
-def set_review_uid(session: Session, *, review_id: str, uid: str) -> None:
-    review = session.get(ReviewRow, review_id)
-    if review is not None and review.attestation_uid != uid:
-        review.attestation_uid = uid
-        session.add(review)
 
 
 IN_FLIGHT = ("pending", "submitted")  # requests whose nonce is not consumed on chain yet

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.chain.outbox import Claim, OutboxItem, plain_claim
+from service.chain.outbox import Claim, Confirmation, OutboxItem, plain_claim
 from service.chain.publisher import DelegatedRequest
 from service.domain import Reason
 from service.errors import MalformedInput
 from service.store.engine import session_scope
-from service.store.outbox import TERMINAL, in_state, pending_due, rows_by_id, set_review_uid
+from service.store.outbox import TERMINAL, in_state, pending_due, rows_by_id
 from service.store.tables import OutboxRow, ReviewRow
 
 
@@ -172,26 +172,33 @@ class SqlOutbox:
     def mark_confirmed(
         self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
     ) -> None:
-        with session_scope(self.engine) as session:
-            self._confirmed(session, item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number, now=now,
-                            block_hash=block_hash)  # fmt: skip
+        one = Confirmation(item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number, block_hash=block_hash)
+        self.mark_confirmed_many(confirmed=[one], now=now)
 
-    def _confirmed(
-        self, session: Session, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int,
-        block_hash: str | None,
-    ) -> None:  # fmt: skip
-        for row in rows_by_id(session, ids=[item_id]):
+    def mark_confirmed_many(self, *, confirmed: Sequence[Confirmation], now: int) -> None:
+        with session_scope(self.engine) as session:
+            self._confirmed(session, confirmed=confirmed, now=now)
+
+    def _confirmed(self, session: Session, *, confirmed: Sequence[Confirmation], now: int) -> None:
+        """The rows (locked) and their reviews read in one query each; the changes flushed together."""
+        by_id = {c.item_id: c for c in confirmed}
+        changed: dict[str, Confirmation] = {}  # review id → its confirmation
+        for row in rows_by_id(session, ids=list(by_id)):
+            c = by_id[row.id]  # type: ignore[index]
             if row.state == "confirmed":
                 continue
-            row.state, row.uid, row.tx_hash, row.block_number = "confirmed", uid.lower(), tx_hash, block_number
-            row.updated_at, row.last_error, row.block_hash = now, None, block_hash
+            uid = c.uid.lower()
+            row.state, row.uid, row.tx_hash, row.block_number = "confirmed", uid, c.tx_hash, c.block_number
+            row.updated_at, row.last_error, row.block_hash = now, None, c.block_hash
             row.chain_ref = self.chain_ref
-            _note(row, now, "confirmed", txHash=tx_hash, uid=uid.lower(), block=block_number)
+            _note(row, now, "confirmed", txHash=c.tx_hash, uid=uid, block=c.block_number)
             session.add(row)
-            set_review_uid(session, review_id=row.review_id, uid=uid.lower())
-            review = session.get(ReviewRow, row.review_id)
-            if review is not None:
-                review.chain_ref, review.attestation_block = self.chain_ref, block_number
+            changed[row.review_id] = c
+        if changed:
+            for review in session.exec(select(ReviewRow).where(col(ReviewRow.id).in_(list(changed)))):
+                c = changed[review.id]
+                review.attestation_uid = c.uid.lower()
+                review.chain_ref, review.attestation_block = self.chain_ref, c.block_number
                 session.add(review)
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
@@ -240,8 +247,8 @@ class _SessionClaim:
     def mark_confirmed(
         self, *, item_id: int, uid: str, tx_hash: str, block_number: int, now: int, block_hash: str | None = None
     ) -> None:
-        self.outbox._confirmed(self.session, item_id=item_id, uid=uid, tx_hash=tx_hash, block_number=block_number,
-                               now=now, block_hash=block_hash)  # fmt: skip
+        self.outbox._confirmed(self.session, confirmed=[Confirmation(item_id=item_id, uid=uid, tx_hash=tx_hash,
+                               block_number=block_number, block_hash=block_hash)], now=now)  # fmt: skip
 
     def mark_failed(self, *, item_id: int, reason: Reason, detail: str, now: int) -> None:
         self.outbox._failed(self.session, item_id=item_id, reason=reason, detail=detail, now=now)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.chain.delegation import DelegatedRequest
-from service.chain.outbox import OutboxItem
+from service.chain.outbox import Confirmation, OutboxItem
 from service.domain import Reason
 
 SCHEMA = """
@@ -94,6 +94,11 @@ class SqliteOutbox:
                 " WHERE id = ? AND state != 'confirmed'",
                 (uid, tx_hash, block_number, block_hash, item_id),
             )
+
+    def mark_confirmed_many(self, *, confirmed: Sequence[Confirmation], now: int) -> None:
+        for c in confirmed:
+            self.mark_confirmed(item_id=c.item_id, uid=c.uid, tx_hash=c.tx_hash, block_number=c.block_number, now=now,
+                                block_hash=c.block_hash)  # fmt: skip
 
     def mark_reorged(self, *, item_id: int, detail: str, now: int) -> None:
         with self._db() as db:

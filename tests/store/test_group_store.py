@@ -209,3 +209,34 @@ def test_a_refusal_in_a_group_is_that_submissions_alone(two_engines: tuple[Engin
     assert isinstance(outcomes[1], ChainRejected)
     assert outcomes[1].reason is Reason.DELEGATION_NONCE
     assert [row[0] for row in _tables(engine)["reviews"]] == ["x"]
+
+
+def test_the_items_of_one_transaction_are_confirmed_together(two_engines: tuple[Engine, Engine]) -> None:
+    """``SqlOutbox.mark_confirmed_many`` (the publisher, for the items one mined transaction carried): each outbox
+    row confirmed with its own UID and block, its review pointing at its attestation; a confirmed row is sticky."""
+    from service.chain.outbox import Confirmation
+    from service.workflows.outbox import SqlOutbox
+
+    engine = two_engines[1]
+    for k, item in enumerate([Item("r0", A, S1, 0), Item("r1", B, S1, 0), Item("r2", C, S1, 0)]):
+        assert isinstance(_alone(engine, item, NOW + k), Stored)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT review_id, id FROM outbox")).all())
+    outbox = SqlOutbox(engine=engine)
+    outbox.mark_confirmed(item_id=ids["r0"], uid="0x" + "0A" * 32, tx_hash="0xt0", block_number=5, now=NOW)
+    outbox.mark_confirmed_many(confirmed=[
+        Confirmation(item_id=ids["r0"], uid="0x" + "ff" * 32, tx_hash="0xt1", block_number=6),  # already confirmed
+        Confirmation(item_id=ids["r1"], uid="0x" + "1B" * 32, tx_hash="0xt1", block_number=6, block_hash="0xh6"),
+        Confirmation(item_id=ids["r2"], uid="0x" + "2c" * 32, tx_hash="0xt1", block_number=6, block_hash="0xh6"),
+    ], now=NOW + 9)  # fmt: skip
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT review_id, state, uid, tx_hash, block_number, block_hash FROM outbox "
+                                 "ORDER BY review_id")).all()  # fmt: skip
+        reviews = conn.execute(text("SELECT id, attestation_uid, attestation_block FROM reviews ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [
+        ("r0", "confirmed", "0x" + "0a" * 32, "0xt0", 5, None),
+        ("r1", "confirmed", "0x" + "1b" * 32, "0xt1", 6, "0xh6"),
+        ("r2", "confirmed", "0x" + "2c" * 32, "0xt1", 6, "0xh6"),
+    ]
+    assert [tuple(r) for r in reviews] == [("r0", "0x" + "0a" * 32, 5), ("r1", "0x" + "1b" * 32, 6),
+                                           ("r2", "0x" + "2c" * 32, 6)]  # fmt: skip
