@@ -273,6 +273,35 @@ class EasReads(NodeReads):
                 raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node could not be reached") from exc
         return {a: _nonce_of(answer) for a, answer in zip(wanted, answers, strict=True)}
 
+    def block_hashes(self, *, numbers: Sequence[int]) -> dict[int, str | None]:
+        """:meth:`block_hash` of each block number (None beyond the head): one JSON-RPC batch when reads go straight
+        to the node (the publisher's reorg watch reads every block it recorded in its window).
+
+        Raises:
+            ChainUnavailable: RPC failure or an error answer.
+        """
+        direct = self._direct
+        wanted = sorted(set(numbers))
+        if direct is None or not wanted:
+            return {n: self.block_hash(number=n) for n in wanted}
+        with self._rpc("eth_getBlockByNumber"):
+            try:
+                answers = direct.call_many([("eth_getBlockByNumber", [hex(n), False]) for n in wanted])
+            except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
+                log.warning("RPC eth_getBlockByNumber batch failed: %r", exc)
+                raise ChainUnavailable(Reason.RPC_FAILED, "block hashes: the chain node could not be reached") from exc
+        out: dict[int, str | None] = {}
+        for number, answer in zip(wanted, answers, strict=True):
+            block = answer.get("result") if isinstance(answer, dict) and "error" not in answer else False
+            if block is None:
+                out[number] = None
+            elif isinstance(block, dict) and isinstance(block.get("hash"), str):
+                out[number] = block["hash"].lower()
+            else:
+                log.warning("RPC eth_getBlockByNumber answered %r", answer)
+                raise ChainUnavailable(Reason.RPC_FAILED, "eth_getBlockByNumber: the chain node answered an error")
+        return out
+
     def _nonce_call(self, attester: str) -> dict[str, str]:
         return {"to": self.eas_address, "data": "0x" + (_GET_NONCE + bytes(12) + _address_bytes(attester)).hex()}
 

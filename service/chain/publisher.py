@@ -184,17 +184,15 @@ class Publisher:
 
     def _watch_confirmed(self) -> PublishReport:
         """When the head moved: are the confirmed items of the last ``reorg_window`` blocks still in the canonical
-        blocks they were recorded in? One block-hash read per distinct block."""
+        blocks they were recorded in? The block hashes are read together (one round trip on a JSON-RPC node)."""
         report = PublishReport()
         head = self.client.block_number()
         if head == self._watched_head:
             return report
         items = [i for i in self.outbox.list_confirmed_since(block=head - self.reorg_window) if i.block_hash]
-        canonical: dict[int, str | None] = {}
+        canonical = self.client.block_hashes(numbers=[i.block_number for i in items if i.block_number is not None])
         for item in items:
             assert item.block_number is not None
-            if item.block_number not in canonical:
-                canonical[item.block_number] = self.client.block_hash(number=item.block_number)
             if canonical[item.block_number] != item.block_hash:
                 receipt = self.client.receipt(tx_hash=item.tx_hash) if item.tx_hash else None
                 if receipt is not None and receipt["status"] == 1:

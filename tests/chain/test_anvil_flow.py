@@ -208,3 +208,12 @@ def test_nonces_in_one_batch_are_the_ones_read_one_by_one(anvil_node: AnvilNode,
     worker_side = booted_client(anvil_node)
     worker_side.share_direct_reads(source=direct)
     assert worker_side.get_nonces(attesters=attesters) == batched
+
+
+def test_block_hashes_in_one_batch_are_the_ones_read_one_by_one(anvil_node: AnvilNode, client: EasClient) -> None:
+    direct = booted_client(anvil_node)
+    direct.post_reads_directly(rpc_url=anvil_node.url, timeout=5.0)
+    head = client.block_number()
+    numbers = [0, head, head - 1, head, head + 50]  # repeated, out of order, and beyond the head
+    assert direct.block_hashes(numbers=numbers) == {n: client.block_hash(number=n) for n in numbers}
+    assert direct.block_hashes(numbers=[head + 50]) == {head + 50: None}

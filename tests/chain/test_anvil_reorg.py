@@ -46,9 +46,14 @@ def booted(anvil_node: AnvilNode) -> AnvilNode:
     return anvil_node
 
 
-def _client(node: AnvilNode) -> EasClient:
-    return EasClient(w3=connect(rpc_url=node.url), eas_address=EAS_ADDRESS,
-                     relayer=Account.from_key(ANVIL_DEV_KEY_0), poll_interval=0.02)  # fmt: skip
+def _client(node: AnvilNode, *, direct: bool = True) -> EasClient:
+    """As the service wires it: reads posted straight to the node (the reorg watch's block hashes in one batch);
+    ``direct=False``: everything through web3's provider (a proxied node)."""
+    client = EasClient(w3=connect(rpc_url=node.url), eas_address=EAS_ADDRESS,
+                       relayer=Account.from_key(ANVIL_DEV_KEY_0), poll_interval=0.02)  # fmt: skip
+    if direct:
+        client.post_reads_directly(rpc_url=node.url, timeout=10.0)
+    return client
 
 
 def _review(subject: str, rating: int = 4, body: str = "ok") -> Review:
@@ -82,8 +87,8 @@ class Clock:
         return time.time() + self.offset
 
 
-def _publish_one(node: AnvilNode, *, confirmations: int, deadline_in: int = 3600):
-    client = _client(node)
+def _publish_one(node: AnvilNode, *, confirmations: int, deadline_in: int = 3600, direct: bool = True):
+    client = _client(node, direct=direct)
     clock = Clock()
     reviewer = Account.create()
     request = _signed(client, reviewer, _review("did:web:reorg.example.com"), nonce=0,
@@ -94,8 +99,9 @@ def _publish_one(node: AnvilNode, *, confirmations: int, deadline_in: int = 3600
     return client, clock, reviewer, outbox, item_id, publisher
 
 
-def test_reorg_after_confirmation_republishes_exactly_once(booted: AnvilNode) -> None:
-    client, _clock, reviewer, outbox, item_id, publisher = _publish_one(booted, confirmations=1)
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-reads", "web3-provider"])
+def test_reorg_after_confirmation_republishes_exactly_once(booted: AnvilNode, direct: bool) -> None:
+    client, _clock, reviewer, outbox, item_id, publisher = _publish_one(booted, confirmations=1, direct=direct)
     snapshot = booted.rpc("evm_snapshot")
     report = publisher.run_once()
     assert report.confirmed == 1
