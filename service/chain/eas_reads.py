@@ -113,6 +113,13 @@ def _nonce_of(answer: Any) -> int:
     return int.from_bytes(raw, "big")
 
 
+BATCH_CALLS = 32  # calls per JSON-RPC batch (nodes and providers cap batch sizes)
+
+
+class BatchRefused(BadResponse):
+    """The node does not take JSON-RPC batches (it answered one with a single error object)."""
+
+
 class DirectRpc:
     """JSON-RPC calls posted straight to the node over kept-alive connections (``service.http11``; thread-safe). For
     the per-submission ``getNonce``: web3's ``HTTPProvider`` goes through ``requests`` (session, environment and
@@ -126,6 +133,7 @@ class DirectRpc:
             raise ValueError("not an http(s) JSON-RPC URL") from None
         self.timeout = timeout
         self.limiter = limiter
+        self.batches = True  # cleared when the node refuses a batch: reads then go one call at a time
 
     def call(self, method: str, params: list[Any]) -> Any:
         """The JSON answer of one call.
@@ -150,6 +158,7 @@ class DirectRpc:
         """The JSON answers of several calls sent as one JSON-RPC batch (one round trip), in the order given.
 
         Raises:
+            BatchRefused: the node answered the batch with one object (an error), not a list: it takes no batches.
             the errors of :meth:`call`; BadResponse also when the batch answer does not hold one answer per call.
         """
         batch = [{"jsonrpc": "2.0", "id": k, "method": m, "params": params} for k, (m, params) in enumerate(calls)]
@@ -162,7 +171,9 @@ class DirectRpc:
         if response.status != 200:
             raise BadResponse(f"HTTP {response.status}")
         answers = json.loads(response.body)
-        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)} if isinstance(answers, list) else {}
+        if not isinstance(answers, list):
+            raise BatchRefused(f"a batch answered with {type(answers).__name__}")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         if sorted(by_id, key=str) != sorted(range(len(calls)), key=str):
             raise BadResponse("a JSON-RPC batch answer without one answer per call")
         return [by_id[k] for k in range(len(calls))]
@@ -254,45 +265,36 @@ class EasReads(NodeReads):
         self._direct = source._direct
 
     def get_nonces(self, *, attesters: Sequence[str]) -> dict[str, int]:
-        """:meth:`get_nonce` of each attester (keys as given): one JSON-RPC batch when reads go straight to the node.
+        """:meth:`get_nonce` of each attester (keys as given): in JSON-RPC batches when reads go straight to a node
+        that takes them, else one call each.
 
         Raises:
             ChainUnavailable: RPC failure or an error answer.
             ValueError: an attester is not a 0x address.
         """
-        direct = self._direct
         wanted = list(dict.fromkeys(attesters))
-        if direct is None or len(wanted) < 2:
-            return {a: self.get_nonce(attester=a) for a in wanted}
         calls = [("eth_call", [self._nonce_call(a), "latest"]) for a in wanted]
-        with self._rpc("getNonce"):
-            try:
-                answers = direct.call_many(calls)
-            except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
-                log.warning("RPC getNonce batch failed: %r", exc)
-                raise ChainUnavailable(Reason.RPC_FAILED, "getNonce: the chain node could not be reached") from exc
+        answers = self._batched(calls, what="getNonce") if len(wanted) > 1 else None
+        if answers is None:
+            return {a: self.get_nonce(attester=a) for a in wanted}
         return {a: _nonce_of(answer) for a, answer in zip(wanted, answers, strict=True)}
 
     def block_hashes(self, *, numbers: Sequence[int]) -> dict[int, str | None]:
-        """:meth:`block_hash` of each block number (None beyond the head): one JSON-RPC batch when reads go straight
-        to the node (the publisher's reorg watch reads every block it recorded in its window).
+        """:meth:`block_hash` of each block number (None beyond the head): in JSON-RPC batches when reads go straight
+        to a node that takes them (the publisher's reorg watch reads every block it recorded in its window).
 
         Raises:
             ChainUnavailable: RPC failure or an error answer.
         """
-        direct = self._direct
         wanted = sorted(set(numbers))
-        if direct is None or not wanted:
+        calls: list[tuple[str, list[Any]]] = [("eth_getBlockByNumber", [hex(n), False]) for n in wanted]
+        answers = self._batched(calls, what="eth_getBlockByNumber")
+        if answers is None:
             return {n: self.block_hash(number=n) for n in wanted}
-        with self._rpc("eth_getBlockByNumber"):
-            try:
-                answers = direct.call_many([("eth_getBlockByNumber", [hex(n), False]) for n in wanted])
-            except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
-                log.warning("RPC eth_getBlockByNumber batch failed: %r", exc)
-                raise ChainUnavailable(Reason.RPC_FAILED, "block hashes: the chain node could not be reached") from exc
         out: dict[int, str | None] = {}
         for number, answer in zip(wanted, answers, strict=True):
-            block = answer.get("result") if isinstance(answer, dict) and "error" not in answer else False
+            ok = isinstance(answer, dict) and "error" not in answer and "result" in answer
+            block = answer["result"] if ok else False
             if block is None:
                 out[number] = None
             elif isinstance(block, dict) and isinstance(block.get("hash"), str):
@@ -301,6 +303,30 @@ class EasReads(NodeReads):
                 log.warning("RPC eth_getBlockByNumber answered %r", answer)
                 raise ChainUnavailable(Reason.RPC_FAILED, "eth_getBlockByNumber: the chain node answered an error")
         return out
+
+    def _batched(self, calls: list[tuple[str, list[Any]]], *, what: str) -> list[Any] | None:
+        """The answers of ``calls`` in batches of at most ``BATCH_CALLS``, or None when they must go one by one (no
+        direct reads, nothing to ask, or a node that refuses batches — remembered).
+
+        Raises:
+            ChainUnavailable: the node could not be reached or answered a batch badly.
+        """
+        direct = self._direct
+        if direct is None or not direct.batches or not calls:
+            return None
+        answers: list[Any] = []
+        with self._rpc(what):
+            try:
+                for k in range(0, len(calls), BATCH_CALLS):
+                    answers += direct.call_many(calls[k : k + BATCH_CALLS])
+            except BatchRefused as exc:
+                log.info("the chain node takes no JSON-RPC batches (%s): reading one call at a time", exc)
+                direct.batches = False
+                return None
+            except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
+                log.warning("RPC %s batch failed: %r", what, exc)
+                raise ChainUnavailable(Reason.RPC_FAILED, f"{what}: the chain node could not be reached") from exc
+        return answers
 
     def _nonce_call(self, attester: str) -> dict[str, str]:
         return {"to": self.eas_address, "data": "0x" + (_GET_NONCE + bytes(12) + _address_bytes(attester)).hex()}

@@ -400,12 +400,14 @@ _LIVE_OF = (
     .where(col(ReviewRow.attester).in_(bindparam("attesters", expanding=True)))
     .where(col(ReviewRow.subject_normalized).in_(bindparam("subjects", expanding=True)))
     .where(col(ReviewRow.superseded_by).is_(None))
+    .order_by(col(ReviewRow.id))  # rows are locked in the order returned: one order for every writer
     .with_for_update()
 )
 _CLAIMS_OF = (
     select(_CLAIMS.c.replay_key, _CLAIMS.c.review_id, _R.id, _R.superseded_by)
     .select_from(_CLAIMS.outerjoin(_REVIEWS, _R.id == _CLAIMS.c.review_id))
     .where(_CLAIMS.c.replay_key.in_(bindparam("keys", expanding=True)))
+    .order_by(_CLAIMS.c.replay_key)
     .with_for_update(of=_CLAIMS)
 )
 

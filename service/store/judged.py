@@ -92,6 +92,13 @@ class AggregateChange(Protocol):
         """``riders``: writes may be appended there (to run with the review's rows) instead of executed now."""
 
 
+class GroupAggregates(AggregateChange, Protocol):
+    """An :class:`AggregateChange` that records the changes of many reviews and applies them at once."""
+
+    def flush(self, session: Session, *, now: int) -> None:
+        """Lock the recorded subjects' aggregate rows (sorted) and write their new states, in ``session``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Publication:
     """The signed EAS delegated request that publishes an API review (an outbox row)."""
@@ -304,16 +311,17 @@ class _Refused(Exception):
 
 
 def store_submissions(
-    session: Session, *, items: Sequence[Submission], aggregates: AggregateChange, now: int
+    session: Session, *, items: Sequence[Submission], aggregates: GroupAggregates, now: int
 ) -> list[Stored | OmaTrustError]:
     """Store a group of API reviews in the caller's transaction, in order, with the outcomes
     :func:`store_judged_review` (``latest=True``) would give each in turn — an item sees the items before it (a
     repeated request is ``existing``; an attester's next nonce counts its earlier items; a receipt claimed earlier
     is replayed; a later review supersedes an earlier one) — but with the store's facts read and the rows written
     once for the group: every attester locked (sorted) in one statement, the outbox facts, live reviews and receipt
-    claims read in one statement each, and every row written together (:class:`ChunkWriter`). ``aggregates``
-    records the changes; the caller applies them in the same transaction (the write path's lock order: subject
-    aggregate rows last).
+    claims read in one statement each, the subjects' aggregate rows locked and changed once (``aggregates``
+    records the changes; flushed before the rows are written, as the one-review path locks its aggregate row before
+    its write: the same lock order, so neither waits on a row the other inserts while holding what it needs), and
+    every row written together (:class:`ChunkWriter`).
 
     A refused item (DELEGATION_NONCE, or an :class:`OmaTrustError` its judge raised) is returned in its place and
     nothing of it is written.
@@ -356,6 +364,7 @@ def store_submissions(
             riders.setdefault((rider.statement, repr(sorted(rider.params.items()))), rider)
         out.append(Stored(review_id=row.id, superseded=superseding.id if superseding else None,
                           arrives_superseded=arrives_superseded))  # fmt: skip
+    aggregates.flush(session, now=now)  # the subjects' rows locked before the inserts (see above)
     distinct = list(riders.values())  # riders of one call must not share parameter names: the rest run alone
     target.flush(session, outboxes=outboxes, riders=distinct[:1])
     for rider in distinct[1:]:

@@ -195,7 +195,9 @@ class SqlOutbox:
             session.add(row)
             changed[row.review_id] = c
         if changed:
-            for review in session.exec(select(ReviewRow).where(col(ReviewRow.id).in_(list(changed)))):
+            # in id order, as the write path locks review rows (store.batch.live_reviews_of)
+            stmt = select(ReviewRow).where(col(ReviewRow.id).in_(list(changed))).order_by(col(ReviewRow.id))
+            for review in session.exec(stmt.with_for_update()):
                 c = changed[review.id]
                 review.attestation_uid = c.uid.lower()
                 review.chain_ref, review.attestation_block = self.chain_ref, c.block_number

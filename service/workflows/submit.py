@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session
 
 from service.chain.addresses import checksum_cached
@@ -260,15 +261,32 @@ class _Done:
 
 def _store_group(items: Sequence[_Pending]) -> list[_Done | Exception]:
     """Store a group of submissions (``rt.submissions``): in one transaction when there are several; if that
-    transaction fails as a whole (a database error, a bug), each is stored alone, so that one cannot fail the
-    others. An item's refusal is its outcome."""
+    transaction fails as a whole for something one of its items may have caused (a value the database refuses, a
+    deadlock, a bug), each is stored alone, so that one cannot fail the others. When the database cannot be used at
+    all (unreachable, pool exhausted, busy), every caller gets that error at once (503, retry) instead of one more
+    failing attempt per item. An item's refusal is its outcome."""
     if len(items) > 1:
         try:
             return _store_together(items)
-        except Exception as exc:  # retried one by one below, each with its own outcome
+        except Exception as exc:
+            if _database_unusable(exc):
+                return [exc] * len(items)
             log.warning("a group of %d submissions failed together (%s: %s): storing each alone", len(items),
                         type(exc).__name__, exc)  # fmt: skip
     return [_store_alone(p) for p in items]
+
+
+_RETRY_ALONE_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def _database_unusable(exc: BaseException) -> bool:
+    """The database could not be used at all — not reached, connection lost, pool exhausted, locked (SQLite) —
+    rather than refusing what a transaction wrote (a constraint, a value) or breaking a deadlock."""
+    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.InterfaceError)):
+        return True
+    if isinstance(exc, sa_exc.OperationalError):
+        return getattr(exc.orig, "sqlstate", None) not in _RETRY_ALONE_STATES
+    return False
 
 
 def _store_alone(p: _Pending) -> _Done | Exception:
@@ -295,7 +313,6 @@ def _store_together(items: Sequence[_Pending]) -> list[_Done | Exception]:
     kept_here: list[str] = []
     with session_scope(rt.engine) as session:
         outcomes = store_submissions(session, items=[p.submission for p in items], aggregates=aggregates, now=now)
-        aggregates.flush(session, now=now)  # the subjects' rows last: the write path's lock order
         for p, outcome in zip(items, outcomes, strict=True):
             if not isinstance(outcome, Stored):
                 out.append(outcome)

@@ -199,3 +199,40 @@ def test_an_error_in_a_batch_is_chain_unavailable(answer: dict[str, Any]) -> Non
     with jsonrpc_node(lambda method, params: answer) as url, pytest.raises(ChainUnavailable) as caught:
         _reads(url, direct=True).get_nonces(attesters=[ATTESTER, "0x" + "cd" * 20])
     assert caught.value.reason is Reason.RPC_FAILED
+
+
+def test_a_node_that_refuses_batches_is_read_one_call_at_a_time_from_then_on() -> None:
+    posts: list[Any] = []
+    attesters = ["0x" + f"{k:040x}" for k in (1, 2)]
+
+    def answer(method: str, params: list[Any]) -> dict[str, Any]:
+        if method == "eth_getBlockByNumber":
+            return {"result": {"hash": "0x" + params[0][2:].rjust(64, "0")}}
+        return {"result": "0x" + encode(["uint256"], [int(params[0]["data"][-40:], 16)]).hex()}
+
+    with jsonrpc_node(answer, posts, batches=False) as url:
+        reads = _reads(url, direct=True)
+        assert reads.get_nonces(attesters=attesters) == {attesters[0]: 1, attesters[1]: 2}
+        assert [isinstance(p, list) for p in posts] == [True, False, False]  # refused once, then one by one
+        assert reads.block_hashes(numbers=[5, 6]) == {5: "0x" + "5".rjust(64, "0"), 6: "0x" + "6".rjust(64, "0")}
+        assert not any(isinstance(p, list) for p in posts[3:])  # remembered: no batch tried again
+
+
+def test_many_reads_go_in_batches_of_bounded_size() -> None:
+    posts: list[Any] = []
+    with jsonrpc_node(lambda method, params: {"result": {"hash": "0x" + "ab" * 32}}, posts) as url:
+        hashes = _reads(url, direct=True).block_hashes(numbers=list(range(70)))
+    assert len(hashes) == 70
+    assert [len(p) for p in posts] == [32, 32, 6]
+
+
+@pytest.mark.parametrize("answer", [{}, {"result": "0x12"}, {"error": {"code": -1, "message": "no"}}])
+def test_a_block_answer_without_a_block_is_chain_unavailable(answer: dict[str, Any]) -> None:
+    with jsonrpc_node(lambda method, params: answer) as url, pytest.raises(ChainUnavailable) as caught:
+        _reads(url, direct=True).block_hashes(numbers=[1, 2])
+    assert caught.value.reason is Reason.RPC_FAILED
+
+
+def test_a_block_beyond_the_head_has_no_hash() -> None:
+    with jsonrpc_node(lambda method, params: {"result": None}) as url:
+        assert _reads(url, direct=True).block_hashes(numbers=[9]) == {9: None}

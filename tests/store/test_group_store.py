@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from service.domain import Reason
 from service.errors import ChainRejected, OmaTrustError, ReceiptAlreadyClaimed
@@ -25,7 +26,7 @@ from service.store.judged import (
     store_judged_review,
     store_submissions,
 )
-from service.store.tables import ReviewRow
+from service.store.tables import OutboxRow, ReviewRow
 from service.verdicts import ReviewVerdict
 from service.workflows.aggregate_batch import ChunkAggregates
 from service.workflows.aggregates import review_change
@@ -91,9 +92,7 @@ def _alone(engine: Engine, item: Item, at: int) -> Stored | OmaTrustError:
 def _together(engine: Engine, items: list[Item], at: int) -> list[Stored | OmaTrustError]:
     aggregates = ChunkAggregates(rt=_runtime(engine))
     with session_scope(engine) as session:
-        out = store_submissions(session, items=[_submission(i, at) for i in items], aggregates=aggregates, now=at)
-        aggregates.flush(session, now=at)
-    return out
+        return store_submissions(session, items=[_submission(i, at) for i in items], aggregates=aggregates, now=at)
 
 
 def _shape(outcome: Stored | OmaTrustError) -> tuple[Any, ...]:
@@ -215,6 +214,7 @@ def test_the_items_of_one_transaction_are_confirmed_together(two_engines: tuple[
     """``SqlOutbox.mark_confirmed_many`` (the publisher, for the items one mined transaction carried): each outbox
     row confirmed with its own UID and block, its review pointing at its attestation; a confirmed row is sticky."""
     from service.chain.outbox import Confirmation
+    from service.store.chains import ensure_chain
     from service.workflows.outbox import SqlOutbox
 
     engine = two_engines[1]
@@ -222,7 +222,10 @@ def test_the_items_of_one_transaction_are_confirmed_together(two_engines: tuple[
         assert isinstance(_alone(engine, item, NOW + k), Stored)
     with engine.connect() as conn:
         ids = dict(conn.execute(text("SELECT review_id, id FROM outbox")).all())
-    outbox = SqlOutbox(engine=engine)
+    with session_scope(engine) as session:
+        chain_ref = ensure_chain(session, chain_id=31337, genesis_hash="0x" + "99" * 32, eas_address="0x" + "42" * 20,
+                                 now=NOW)  # fmt: skip
+    outbox = SqlOutbox(engine=engine, chain_ref=chain_ref)
     outbox.mark_confirmed(item_id=ids["r0"], uid="0x" + "0A" * 32, tx_hash="0xt0", block_number=5, now=NOW)
     outbox.mark_confirmed_many(confirmed=[
         Confirmation(item_id=ids["r0"], uid="0x" + "ff" * 32, tx_hash="0xt1", block_number=6),  # already confirmed
@@ -230,13 +233,37 @@ def test_the_items_of_one_transaction_are_confirmed_together(two_engines: tuple[
         Confirmation(item_id=ids["r2"], uid="0x" + "2c" * 32, tx_hash="0xt1", block_number=6, block_hash="0xh6"),
     ], now=NOW + 9)  # fmt: skip
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT review_id, state, uid, tx_hash, block_number, block_hash FROM outbox "
-                                 "ORDER BY review_id")).all()  # fmt: skip
-        reviews = conn.execute(text("SELECT id, attestation_uid, attestation_block FROM reviews ORDER BY id")).all()
+        rows = conn.execute(text("SELECT review_id, state, uid, tx_hash, block_number, block_hash, chain_ref "
+                                 "FROM outbox ORDER BY review_id")).all()  # fmt: skip
+        reviews = conn.execute(text("SELECT id, attestation_uid, attestation_block, chain_ref FROM reviews "
+                                    "ORDER BY id")).all()  # fmt: skip
     assert [tuple(r) for r in rows] == [
-        ("r0", "confirmed", "0x" + "0a" * 32, "0xt0", 5, None),
-        ("r1", "confirmed", "0x" + "1b" * 32, "0xt1", 6, "0xh6"),
-        ("r2", "confirmed", "0x" + "2c" * 32, "0xt1", 6, "0xh6"),
+        ("r0", "confirmed", "0x" + "0a" * 32, "0xt0", 5, None, chain_ref),
+        ("r1", "confirmed", "0x" + "1b" * 32, "0xt1", 6, "0xh6", chain_ref),
+        ("r2", "confirmed", "0x" + "2c" * 32, "0xt1", 6, "0xh6", chain_ref),
     ]
-    assert [tuple(r) for r in reviews] == [("r0", "0x" + "0a" * 32, 5), ("r1", "0x" + "1b" * 32, 6),
-                                           ("r2", "0x" + "2c" * 32, 6)]  # fmt: skip
+    assert [tuple(r) for r in reviews] == [
+        ("r0", "0x" + "0a" * 32, 5, chain_ref),
+        ("r1", "0x" + "1b" * 32, 6, chain_ref),
+        ("r2", "0x" + "2c" * 32, 6, chain_ref),
+    ]
+    with session_scope(engine) as session:  # each row's history says when and how it was confirmed, once
+        history = {r.review_id: r.history for r in session.exec(select(OutboxRow))}
+    assert [e["event"] for e in history["r0"]] == ["confirmed"]
+    assert history["r1"][-1] == {"at": NOW + 9, "event": "confirmed", "txHash": "0xt1", "uid": "0x" + "1b" * 32,
+                                 "block": 6}  # fmt: skip
+
+
+def test_a_group_the_database_cannot_take_fails_every_caller_at_once(tmp_path: Path) -> None:
+    """Unreachable database: one attempt for the group, its error to every caller (503, retry) — not one more
+    failing attempt per item."""
+    from sqlalchemy import event
+
+    from service.store.engine import make_engine
+
+    engine = make_engine(url=f"sqlite:///{tmp_path / 'missing-dir' / 'omatrust.db'}")
+    attempts: list[int] = []
+    event.listen(engine, "do_connect", lambda *args: attempts.append(1))
+    outcomes = _store_group([_pending(engine, Item(f"u{k}", A, S1, k)) for k in range(3)])
+    assert [type(o).__name__ for o in outcomes] == ["OperationalError"] * 3
+    assert len(attempts) == 1

@@ -14,10 +14,10 @@ Answer = Callable[[str, list[Any]], dict[str, Any]]
 
 
 @contextmanager
-def jsonrpc_node(answer: Answer, posts: list[Any] | None = None) -> Iterator[str]:
+def jsonrpc_node(answer: Answer, posts: list[Any] | None = None, *, batches: bool = True) -> Iterator[str]:
     """Serve ``answer`` on 127.0.0.1 for the duration of the block; yields the URL. A JSON-RPC batch is answered
     call by call (in reverse order: a batch answer's order is not its calls' order). ``posts``: each request body
-    received, appended."""
+    received, appended. ``batches=False``: a batch is refused with one error object, as some providers do."""
 
     posts = [] if posts is None else posts
 
@@ -29,7 +29,12 @@ def jsonrpc_node(answer: Answer, posts: list[Any] | None = None) -> Iterator[str
                 return {"jsonrpc": "2.0", "id": r["id"], **answer(r["method"], r["params"])}
 
             posts.append(request)
-            reply = [one(r) for r in reversed(request)] if isinstance(request, list) else one(request)  # any order
+            if isinstance(request, list) and not batches:
+                reply: Any = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "no batches"}}
+            elif isinstance(request, list):
+                reply = [one(r) for r in reversed(request)]  # a batch answer's order is not its calls' order
+            else:
+                reply = one(request)
             body = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
