@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BASE_EAS_ADDRESS = "0x4200000000000000000000000000000000000021"
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     worker_stalled_seconds: float = 10.0
     # Publishing waits this long after being woken so that concurrent submissions share a transaction.
     publish_linger_seconds: float = 0.2
+    # Group commit of submissions (docs/architecture.md "Group commit"): at most this many per transaction, and this
+    # many groups written at once per API process.
+    submit_group_max: int = Field(default=32, ge=1, le=500)
+    submit_group_writers: int = Field(default=1, ge=1, le=64)
     # Confirmations before a published attestation is "confirmed" (and how far behind the head sync reads: N − 1).
     # Unset → by chain id (service.chain.confirmations: 1 on dev chains, 10 on Base/OP stacks).
     confirmations: int | None = None

@@ -20,6 +20,7 @@ from service.store.engine import make_engine
 from service.store.migrate import upgrade
 from service.trust_anchors import load_trust_anchors
 from service.workflows.evaluate import ReviewPolicy
+from service.workflows.group_commit import GroupCommit
 from service.workflows.publish import PublishLoop
 from service.workflows.publish_guard import exclusive_rounds
 from service.workflows.reputation import DbContext
@@ -294,6 +295,7 @@ def wire(
         ephemeral_chain=ephemeral,
         payments=payments,
         anchors=load_trust_anchors(path=settings.trust_anchors or None),
+        submissions=GroupCommit(max_group=settings.submit_group_max, writers=settings.submit_group_writers),
     )
     if check_chain:
         _check_chain(settings, runtime, engine)

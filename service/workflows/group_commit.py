@@ -1,11 +1,12 @@
 """Group commit: concurrent callers' items written together, one transaction for a group.
 
 Each caller hands its item (and the function that writes a group) to :meth:`GroupCommit.run` and gets its own
-outcome back. No thread of its own and no
-timer: the first caller to arrive while nothing is being written leads — it takes every item waiting (its own
-first, at most ``max_group``), writes them with one call of ``write`` and hands the outcomes out. Items arriving
-meanwhile wait; when the leader is done, the oldest of them leads the next group. So a lone caller writes at once
-(a group of one), and under load a group holds what arrived during the previous write.
+outcome back. No thread of its own and no timer: a caller that arrives while fewer than ``writers`` groups are being
+written leads — it takes every item waiting (its own first, at most ``max_group``), writes them with one call of
+``write`` and hands the outcomes out. Items arriving while every writer is busy wait; when a leader is done, the
+oldest of them leads the next group. So at low load every caller writes at once (groups of one, ``writers`` of them
+in parallel: the database runs their transactions side by side), and under load a group holds what arrived during
+the previous writes.
 """
 
 from __future__ import annotations
@@ -37,17 +38,18 @@ class GroupCommit(Generic[T, R]):
     instance passes the same ``write`` (the group's leader runs its own).
 
     Raises:
-        ValueError: ``max_group`` < 1.
+        ValueError: ``max_group`` or ``writers`` < 1.
     """
 
-    def __init__(self, *, max_group: int = 32) -> None:
-        if max_group < 1:
-            raise ValueError("max_group must be at least 1")
+    def __init__(self, *, max_group: int = 32, writers: int = 1) -> None:
+        if max_group < 1 or writers < 1:
+            raise ValueError("max_group and writers must be at least 1")
         self.max_group = max_group
+        self.writers = writers
         self._lock = threading.Lock()
         self._queued = threading.Condition(self._lock)
         self._waiting: list[_Slot[T, R]] = []
-        self._busy = False  # a leader is writing; invariant: not busy → nothing waiting
+        self._writing = 0  # groups being written; invariant: items wait only while all ``writers`` are busy
 
     def run(self, item: T, *, write: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> R:
         """Write ``item`` with whatever else is waiting; return its outcome.
@@ -57,20 +59,25 @@ class GroupCommit(Generic[T, R]):
         """
         slot: _Slot[T, R] = _Slot(item)
         with self._lock:
-            self._waiting.append(slot)
-            leads = not self._busy
-            self._busy = True
-            self._queued.notify_all()
+            leads = self._writing < self.writers
+            if leads:
+                self._writing += 1
+            else:
+                self._waiting.append(slot)
+                self._queued.notify_all()
         if not leads:
             slot.ready.wait()
             if not slot.lead:
                 return self._unwrap(slot)
-        self._lead(write)  # this slot is the oldest waiting: it is in the group
+        self._lead(slot, write)
         return self._unwrap(slot)
 
-    def _lead(self, write: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> None:
+    def _lead(self, first: _Slot[T, R], write: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> None:
+        """Write ``first`` and the oldest waiting items as one group, hand the outcomes out, then hand this writer's
+        turn to the oldest item still waiting (or give it back)."""
         with self._lock:
-            group, self._waiting = self._waiting[: self.max_group], self._waiting[self.max_group :]
+            take = self.max_group - 1
+            group, self._waiting = [first, *self._waiting[:take]], self._waiting[take:]
         try:
             outcomes = list(write([s.item for s in group]))
             if len(outcomes) != len(group):
@@ -84,13 +91,13 @@ class GroupCommit(Generic[T, R]):
                 slot.outcome = outcome
             slot.lead = False
             slot.ready.set()
-        with self._lock:  # hand over: the oldest waiting item leads the next group
-            if self._waiting:
-                nxt = self._waiting[0]
+        with self._lock:  # hand over: the oldest waiting item leads the next group (taken off the queue now, so
+            if self._waiting:  # two leaders finishing together never promote the same one)
+                nxt = self._waiting.pop(0)
                 nxt.lead = True
                 nxt.ready.set()
             else:
-                self._busy = False
+                self._writing -= 1
 
     def wait_queued(self, count: int, *, timeout: float) -> bool:
         """Block until at least ``count`` items wait for a group (the group being written not counted) or

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def _blocked_first(gc: GroupCommit[int, int], writer: Writer, pool: ThreadPoolEx
 
 
 def test_a_lone_caller_writes_a_group_of_one() -> None:
-    gc: GroupCommit[int, int] = GroupCommit()
+    gc: GroupCommit[int, int] = GroupCommit(writers=1)
     writer = Writer()
     writer.release.set()
     assert gc.run(7, write=writer) == 70
@@ -51,7 +52,7 @@ def test_a_lone_caller_writes_a_group_of_one() -> None:
 
 
 def test_callers_arriving_during_a_write_share_the_next_group_and_get_their_own_outcomes() -> None:
-    gc: GroupCommit[int, int] = GroupCommit()
+    gc: GroupCommit[int, int] = GroupCommit(writers=1)
     writer = Writer(fail_items=[3])
     with ThreadPoolExecutor(max_workers=8) as pool:
         first = _blocked_first(gc, writer, pool)
@@ -71,7 +72,7 @@ def test_callers_arriving_during_a_write_share_the_next_group_and_get_their_own_
 
 
 def test_a_failing_write_fails_every_caller_of_its_group_and_no_other() -> None:
-    gc: GroupCommit[int, int] = GroupCommit()
+    gc: GroupCommit[int, int] = GroupCommit(writers=1)
     writer = Writer(raise_for=2)
     with ThreadPoolExecutor(max_workers=4) as pool:
         first = _blocked_first(gc, writer, pool)
@@ -86,7 +87,7 @@ def test_a_failing_write_fails_every_caller_of_its_group_and_no_other() -> None:
 
 
 def test_groups_are_capped_and_the_oldest_waiting_caller_leads_the_next() -> None:
-    gc: GroupCommit[int, int] = GroupCommit(max_group=2)
+    gc: GroupCommit[int, int] = GroupCommit(max_group=2, writers=1)
     writer = Writer()
     with ThreadPoolExecutor(max_workers=8) as pool:
         first = _blocked_first(gc, writer, pool)
@@ -102,6 +103,48 @@ def test_groups_are_capped_and_the_oldest_waiting_caller_leads_the_next() -> Non
     assert len(set(writer.threads[1:])) == 3
 
 
-def test_max_group_must_be_positive() -> None:
+def test_two_writers_write_two_groups_at_once_and_the_rest_waits_for_one_of_them() -> None:
+    gc: GroupCommit[int, int] = GroupCommit(writers=2)
+    both = threading.Barrier(2, timeout=TIMEOUT)  # passes only if two groups are being written at the same time
+    release, two_writing = threading.Event(), threading.Event()
+    groups: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> list[int | BaseException]:
+        groups.append(list(items))
+        if len(groups) == 2:
+            two_writing.set()
+        if len(groups) <= 2:
+            both.wait()
+            assert release.wait(TIMEOUT)
+        return [i * 10 for i in items]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        first = [pool.submit(gc.run, i, write=write) for i in (0, 1)]
+        assert two_writing.wait(TIMEOUT)
+        later = [pool.submit(gc.run, i, write=write) for i in (2, 3, 4)]
+        assert gc.wait_queued(3, timeout=TIMEOUT)  # both writers busy: they wait
+        release.set()
+        assert [f.result(TIMEOUT) for f in first + later] == [0, 10, 20, 30, 40]
+    assert sorted(map(sorted, groups[:2])) == [[0], [1]]
+    assert sorted(i for g in groups[2:] for i in g) == [2, 3, 4]
+    assert len(groups) in (3, 4)  # the waiting three form one group, or two when both writers took some
+
+
+def test_max_group_and_writers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(max_group=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(writers=0)
+
+
+def test_the_settings_shape_the_runtimes_group_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.config import Settings
+    from service.wiring import wire
+
+    monkeypatch.chdir(tmp_path)  # the embedded chain's file goes beside the database
+    wired = wire(Settings(database_url=f"sqlite:///{tmp_path / 'o.db'}", submit_group_max=5,
+                          submit_group_writers=3), publisher=False)  # fmt: skip
+    try:
+        assert (wired.runtime.submissions.max_group, wired.runtime.submissions.writers) == (5, 3)
+    finally:
+        wired.close()
