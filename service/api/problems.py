@@ -160,6 +160,7 @@ def install(app: FastAPI) -> None:
         return problem(status=exc.status_code, code=code, title=str(exc.detail), headers=headers)
 
     @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
     @app.exception_handler(sqlalchemy.exc.TimeoutError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database could not be reached or dropped the connection (a restart: SQLAlchemy has already replaced

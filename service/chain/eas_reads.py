@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,10 +115,19 @@ def _nonce_of(answer: Any) -> int:
 
 
 BATCH_CALLS = 32  # calls per JSON-RPC batch (nodes and providers cap batch sizes)
+BATCHES_OFF_SECONDS = 300  # after a refused batch (a node without them, or a passing limit), before trying again
 
 
 class BatchRefused(BadResponse):
-    """The node does not take JSON-RPC batches (it answered one with a single error object)."""
+    """The node does not take JSON-RPC batches, or not of this size (a single error object, an HTTP 4xx, or fewer
+    answers than calls with an invalid-request error)."""
+
+
+def _refuses_batch(answer: object) -> bool:
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if not isinstance(error, dict):
+        return False
+    return error.get("code") in (-32600, -32601) or "batch" in str(error.get("message", "")).lower()
 
 
 class DirectRpc:
@@ -133,7 +143,14 @@ class DirectRpc:
             raise ValueError("not an http(s) JSON-RPC URL") from None
         self.timeout = timeout
         self.limiter = limiter
-        self.batches = True  # cleared when the node refuses a batch: reads then go one call at a time
+        # when the node last refused a batch (time.monotonic): reads go one call at a time for BATCHES_OFF_SECONDS
+        self.refused_batch_at: float | None = None
+
+    @property
+    def batches(self) -> bool:
+        """Whether to send batches now (not within ``BATCHES_OFF_SECONDS`` of a refusal)."""
+        at = self.refused_batch_at
+        return at is None or time.monotonic() - at >= BATCHES_OFF_SECONDS
 
     def call(self, method: str, params: list[Any]) -> Any:
         """The JSON answer of one call.
@@ -168,6 +185,8 @@ class DirectRpc:
         else:
             with self.limiter.slot(host=self._pool.host, what="JSON-RPC batch"):
                 response = self._pool.post(body)
+        if 400 <= response.status < 500:  # a gateway that takes no batches, or not this big (400, 413)
+            raise BatchRefused(f"HTTP {response.status}")
         if response.status != 200:
             raise BadResponse(f"HTTP {response.status}")
         answers = json.loads(response.body)
@@ -175,6 +194,8 @@ class DirectRpc:
             raise BatchRefused(f"a batch answered with {type(answers).__name__}")
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         if sorted(by_id, key=str) != sorted(range(len(calls)), key=str):
+            if any(_refuses_batch(a) for a in answers):  # e.g. geth: [{"id": 0, "error": "batch too large"}]
+                raise BatchRefused(f"a batch of {len(calls)} calls answered by {len(answers)} answers")
             raise BadResponse("a JSON-RPC batch answer without one answer per call")
         return [by_id[k] for k in range(len(calls))]
 
@@ -306,7 +327,7 @@ class EasReads(NodeReads):
 
     def _batched(self, calls: list[tuple[str, list[Any]]], *, what: str) -> list[Any] | None:
         """The answers of ``calls`` in batches of at most ``BATCH_CALLS``, or None when they must go one by one (no
-        direct reads, nothing to ask, or a node that refuses batches — remembered).
+        direct reads, nothing to ask, or a node that refused a batch — remembered for ``BATCHES_OFF_SECONDS``).
 
         Raises:
             ChainUnavailable: the node could not be reached or answered a batch badly.
@@ -320,8 +341,9 @@ class EasReads(NodeReads):
                 for k in range(0, len(calls), BATCH_CALLS):
                     answers += direct.call_many(calls[k : k + BATCH_CALLS])
             except BatchRefused as exc:
-                log.info("the chain node takes no JSON-RPC batches (%s): reading one call at a time", exc)
-                direct.batches = False
+                log.info("the chain node refused a JSON-RPC batch (%s): reading one call at a time for %d s", exc,
+                         BATCHES_OFF_SECONDS)  # fmt: skip
+                direct.refused_batch_at = time.monotonic()
                 return None
             except (BadResponse, ValueError) as exc:  # not OSError (rpc_errors maps those)
                 log.warning("RPC %s batch failed: %r", what, exc)

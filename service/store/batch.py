@@ -264,8 +264,8 @@ def lock_reviews(session: Session, *, review_ids: Sequence[str]) -> dict[str, Re
     serialized anyway)."""
     if not review_ids:
         return {}
-    stmt = select(ReviewRow).where(col(ReviewRow.id).in_(list(review_ids))).with_for_update()
-    return {row.id: row for row in session.execute(stmt).scalars()}
+    stmt = select(ReviewRow).where(col(ReviewRow.id).in_(list(review_ids))).order_by(col(ReviewRow.id))
+    return {row.id: row for row in session.execute(stmt.with_for_update()).scalars()}  # id order: as every writer
 
 
 def update_proofs(session: Session, *, changes: Sequence[Mapping[str, Any]]) -> None:
@@ -520,6 +520,13 @@ class Rider:
 
     statement: Any
     params: Mapping[str, Any]
+
+
+def rider_key(rider: Rider) -> str:
+    """A fixed order for riders: writers that run the same riders (e.g. the same publish jobs, whose inserts wait
+    on each other's uncommitted rows) run them in this order, so none waits on another in a cycle. Riders with
+    equal parameters are taken for the same write."""
+    return repr(sorted(rider.params.items()))
 
 
 def _recordset_insert(table: Any, columns: tuple[str, ...], param: str) -> Any:

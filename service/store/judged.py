@@ -26,7 +26,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -43,6 +43,7 @@ from service.store.batch import (
     new_row,
     proof_values,
     review_values,
+    rider_key,
 )
 from service.store.outbox import outbox_facts, outbox_facts_many, outbox_values
 from service.store.reviews import claim_conflicts
@@ -336,7 +337,7 @@ def store_submissions(
     accepted: dict[str, str] = {}  # content key → review id, accepted in this group
     next_nonce: dict[str, int] = {}  # attester → one past the nonces accepted in this group
     outboxes: list[OutboxRow] = []
-    riders: dict[tuple[Any, str], Rider] = {}  # one of each (the same publish job for many reviews)
+    riders: dict[str, Rider] = {}  # one of each (the same publish job for many reviews), by rider_key
     out: list[Stored | OmaTrustError] = []
     for item, fact in zip(items, facts, strict=True):
         pub = item.publication
@@ -361,11 +362,13 @@ def store_submissions(
         next_nonce[item.attester] = pub.nonce + 1
         outboxes.append(_outbox_row(pub, review_id=row.id, attester=item.attester, now=row.created_at))
         for rider in item.riders:
-            riders.setdefault((rider.statement, repr(sorted(rider.params.items()))), rider)
+            riders.setdefault(rider_key(rider), rider)
         out.append(Stored(review_id=row.id, superseded=superseding.id if superseding else None,
                           arrives_superseded=arrives_superseded))  # fmt: skip
     aggregates.flush(session, now=now)  # the subjects' rows locked before the inserts (see above)
-    distinct = list(riders.values())  # riders of one call must not share parameter names: the rest run alone
+    # In a fixed order (by their parameters): two groups inserting the same jobs in different orders would wait on
+    # each other's uncommitted rows. Riders of one call must not share parameter names: the rest run alone.
+    distinct = [riders[k] for k in sorted(riders)]
     target.flush(session, outboxes=outboxes, riders=distinct[:1])
     for rider in distinct[1:]:
         insert_rows(session, tables=[], riders=[rider])

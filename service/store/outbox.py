@@ -59,7 +59,8 @@ def in_state(session: Session, *, state: str, digits: Sequence[str] | None = Non
 
 
 def rows_by_id(session: Session, *, ids: Sequence[int]) -> list[OutboxRow]:
-    return list(session.exec(select(OutboxRow).where(col(OutboxRow.id).in_(list(ids))).with_for_update()))
+    stmt = select(OutboxRow).where(col(OutboxRow.id).in_(list(ids))).order_by(col(OutboxRow.id))
+    return list(session.exec(stmt.with_for_update()))  # in id order: one lock order for every claimer
 
 
 IN_FLIGHT = ("pending", "submitted")  # requests whose nonce is not consumed on chain yet

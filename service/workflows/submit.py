@@ -298,7 +298,7 @@ def _store_alone(p: _Pending) -> _Done | Exception:
                 candidate_receipts=s.candidate_receipts, judge=s.judge, aggregates=review_change(rt), now=p.now,
                 publication=s.publication, latest=True, riders=s.riders,
             )  # fmt: skip
-            kept = [] if stored.existing else keep_proof_evidence(session, verdict=p.verdict, rt=rt)
+            kept = [] if stored.existing else keep_proof_evidence(session, verdicts=[p.verdict], rt=rt)
     except Exception as exc:  # its caller's outcome, raised in its thread
         return exc
     return _Done(stored=stored, kept=kept)
@@ -309,18 +309,11 @@ def _store_together(items: Sequence[_Pending]) -> list[_Done | Exception]:
     rt = items[0].rt
     now = max(p.now for p in items)
     aggregates = ChunkAggregates(rt=rt)
-    out: list[_Done | Exception] = []
-    kept_here: list[str] = []
     with session_scope(rt.engine) as session:
         outcomes = store_submissions(session, items=[p.submission for p in items], aggregates=aggregates, now=now)
-        for p, outcome in zip(items, outcomes, strict=True):
-            if not isinstance(outcome, Stored):
-                out.append(outcome)
-                continue
-            kept = [] if outcome.existing else keep_proof_evidence(session, verdict=p.verdict, rt=rt, also=kept_here)
-            kept_here += kept
-            out.append(_Done(stored=outcome, kept=kept))
-    return out
+        stored = [p.verdict for p, o in zip(items, outcomes, strict=True) if isinstance(o, Stored) and not o.existing]
+        kept = keep_proof_evidence(session, verdicts=stored, rt=rt)  # the group's, once each, in hash order
+    return [_Done(stored=o, kept=kept) if isinstance(o, Stored) else o for o in outcomes]
 
 
 def check_proofs(*, rt: Runtime, attester: str, review: Review, now: int) -> ReviewVerdict:
@@ -406,18 +399,18 @@ def proof_rows(
     return rows
 
 
-def keep_proof_evidence(
-    session: Session, *, verdict: ReviewVerdict, rt: Runtime, also: Sequence[str] = ()
-) -> list[str]:
-    """Keep the DID documents / DNS answers that authorized the verdict's proofs as evidence snapshots, except
-    those ``rt.kept_snapshots`` knows are stored and those in ``also`` (written earlier in this transaction).
-    Returns the hashes written in this (uncommitted) transaction: the caller adds them to ``rt.kept_snapshots``
-    once it has committed."""
+def keep_proof_evidence(session: Session, *, verdicts: Sequence[ReviewVerdict], rt: Runtime) -> list[str]:
+    """Keep the DID documents / DNS answers that authorized the verdicts' proofs as evidence snapshots, except
+    those ``rt.kept_snapshots`` knows are stored, in the order of their hashes (concurrent writers inserting the same
+    snapshots in different orders would wait on each other's uncommitted rows). Returns the hashes written in this
+    (uncommitted) transaction: the caller adds them to ``rt.kept_snapshots`` once it has committed."""
+    wanted = {p.outcome.evidence_hash: p.artifact for v in verdicts for p in v.proofs
+              if p.outcome.evidence_hash and p.artifact is not None}  # fmt: skip
     written: list[str] = []
-    for p in verdict.proofs:
-        h = p.outcome.evidence_hash
-        if not h or p.artifact is None or h in written or h in also or h in rt.kept_snapshots:
-            continue
-        if keep_evidence(session, evidence_hash=h, artifact=p.artifact, rt=rt):
+    for h in sorted(wanted):
+        artifact = wanted[h]
+        if h not in rt.kept_snapshots and artifact is not None and keep_evidence(
+            session, evidence_hash=h, artifact=artifact, rt=rt
+        ):
             written.append(h)
     return written

@@ -39,6 +39,7 @@ from service.dids import did_address_candidates, normalize_did
 from service.domain import USER_REVIEW_SCHEMA_UID, PaymentCheck, ProofStatus, Reason
 from service.errors import ChainRejected, MalformedInput
 from service.storable import unstorable, verdict_values
+from service.store.aggregates import lock_many
 from service.store.batch import (
     add_chain_reject,
     advance_indexer_checkpoint,
@@ -217,12 +218,18 @@ def _write_chunk(
             _CHUNK_UNLINKED.set(attesters_with_unlinked(session, attesters=[j.found.attester.lower() for j in judged]))
             remember_blocks(session, name=name, hashes=hashes, last_block=last_block, last_hash=end_hash,
                             chain_ref=rt.chain_ref)  # fmt: skip
+            # The subjects' aggregate rows are locked before any insert (the write path's lock order, store.judged):
+            # a chunk never holds an inserted snapshot or claim while it waits for a row an API write holds. (Review
+            # rows of the chunk's attesters need no earlier turn: no other writer of them gets past their locks.)
+            subjects = sorted(_subjects_of(judged))
             if bulk:
                 writer = _load_writer(session, judged=judged)
+                lock_many(session, subjects=subjects, now=now)
                 for item in judged:
                     _store_one(session, rt=rt, item=item, now=now, counts=counts, target=writer)
                 writer.flush(session)
             else:
+                lock_many(session, subjects=subjects, now=now)
                 for item in judged:
                     _store_isolated(session, rt=rt, item=item, now=now, counts=counts)
             batch.flush(session, now=now)
@@ -230,6 +237,12 @@ def _write_chunk(
         _CHUNK_AGGREGATES.reset(token)
         _CHUNK_UNLINKED.set(None)
     return counts
+
+
+def _subjects_of(judged: list[_Judged]) -> set[str]:
+    """The normalized subjects of the chunk's reviews that will be stored (their aggregates change)."""
+    return {normalize_did(item.found.review.subject) for item in judged
+            if item.reject is None and item.verdict is not None and item.found.review is not None}  # fmt: skip
 
 
 def _load_writer(session: Session, *, judged: list[_Judged]) -> ChunkWriter:
@@ -414,7 +427,7 @@ def _store_one(
         target=target,
     )
     verdict = final[-1]
-    keep_proof_evidence(session, verdict=verdict, rt=rt)
+    keep_proof_evidence(session, verdicts=[verdict], rt=rt)
     arrives_superseded = stored.arrives_superseded
     counts.stored += 1
     counts.verified += int(verdict.verified_purchase)

@@ -5,6 +5,7 @@ retryable ``ChainUnavailable`` — on both paths."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -215,7 +216,66 @@ def test_a_node_that_refuses_batches_is_read_one_call_at_a_time_from_then_on() -
         assert reads.get_nonces(attesters=attesters) == {attesters[0]: 1, attesters[1]: 2}
         assert [isinstance(p, list) for p in posts] == [True, False, False]  # refused once, then one by one
         assert reads.block_hashes(numbers=[5, 6]) == {5: "0x" + "5".rjust(64, "0"), 6: "0x" + "6".rjust(64, "0")}
-        assert not any(isinstance(p, list) for p in posts[3:])  # remembered: no batch tried again
+        assert not any(isinstance(p, list) for p in posts[3:])  # remembered: no batch tried again …
+        reads._direct.refused_batch_at -= 301  # type: ignore[union-attr]  # … until BATCHES_OFF_SECONDS passed
+        before = len(posts)
+        reads.get_nonces(attesters=attesters)
+        assert isinstance(posts[before], list)
+
+
+@pytest.mark.parametrize("refusal", ["list-with-one-error", "http-413"])
+def test_other_forms_of_a_refused_batch_fall_back_to_single_calls(refusal: str) -> None:
+    """geth/erigon answer an over-limit batch with a list of one error; gateways with HTTP 400/413."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, reply = 200, {"jsonrpc": "2.0", "id": None, "result": None}
+            if isinstance(request, list) and refusal == "http-413":
+                status = 413
+            elif isinstance(request, list):
+                reply = [{"jsonrpc": "2.0", "id": 0, "error": {"code": -32600, "message": "batch too large"}}]
+            else:
+                reply = {"jsonrpc": "2.0", "id": request["id"], "result": "0x" + encode(["uint256"], [4]).hex()}
+            body = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reads = _reads(f"http://127.0.0.1:{server.server_address[1]}", direct=True)
+        assert reads.get_nonces(attesters=[ATTESTER, "0x" + "cd" * 20]) == {ATTESTER: 4, "0x" + "cd" * 20: 4}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_batch_answer_missing_a_call_without_a_refusal_is_chain_unavailable() -> None:
+    def answer(method: str, params: list[Any]) -> dict[str, Any]:
+        return {"result": "0x" + "00" * 32}
+
+    with jsonrpc_node(answer) as url:
+        reads = _reads(url, direct=True)
+        assert reads._direct is not None
+        real = reads._direct._pool.post
+
+        def drop_one(body: bytes) -> Any:  # the node loses one answer of the batch
+            response = real(body)
+            answers = json.loads(response.body)
+            return type(response)(status=response.status, body=json.dumps(answers[1:]).encode(),
+                                  will_close=response.will_close)  # fmt: skip
+
+        reads._direct._pool.post = drop_one  # type: ignore[method-assign]
+        with pytest.raises(ChainUnavailable):
+            reads.get_nonces(attesters=[ATTESTER, "0x" + "cd" * 20])
 
 
 def test_many_reads_go_in_batches_of_bounded_size() -> None:

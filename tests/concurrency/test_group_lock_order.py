@@ -88,3 +88,43 @@ def test_a_group_waits_for_an_aggregate_row_before_inserting_its_job(pg_engine: 
     assert [s.review_id for s in stored] == ["group-a", "group-b"]  # type: ignore[attr-defined]
     with pg_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM procrastinate_jobs")).scalar() == 1
+
+
+def test_groups_insert_their_publish_jobs_in_one_order(pg_engine: Engine) -> None:
+    """Two relayer keys: a group inserts their jobs in ``rider_key`` order whatever the order of its items, so two
+    groups (two API processes) never each hold one job row while waiting for the other's."""
+    from service.store.batch import rider_key
+
+    first, second = sorted([publish_job(relayer="0x" + "11" * 20), publish_job(relayer="0x" + "22" * 20)],
+                           key=rider_key)  # fmt: skip
+    items = [Item("g-second", "0x" + "a1" * 20, S1, 0), Item("g-first", "0x" + "b2" * 20, S2, 0)]
+    subs = [Submission(**{**{f: getattr(s, f) for f in Submission.__dataclass_fields__}, "riders": [job]})
+            for s, job in zip((_submission(i, NOW) for i in items), (second, first), strict=True)]  # fmt: skip
+    outcome: dict[str, object] = {}
+    pid: list[int] = []
+
+    def group() -> None:
+        try:
+            with session_scope(pg_engine) as session:
+                pid.append(int(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+                outcome["group"] = store_submissions(session, items=subs, aggregates=ChunkAggregates(
+                    rt=_runtime(pg_engine)), now=NOW)  # fmt: skip
+        except Exception as exc:
+            outcome["group"] = exc
+
+    with Session(pg_engine) as other:  # another group, part way: it inserted the first job, the second comes next
+        insert_rows(other, tables=[], riders=[first])
+        worker = threading.Thread(target=group)
+        worker.start()
+        deadline = time.monotonic() + TIMEOUT
+        while not (pid and _waiting_on_a_lock(pg_engine, pid[0])):  # the group waits for the first job's row
+            assert worker.is_alive(), outcome
+            assert time.monotonic() < deadline, "the group never waited for the first job"
+            worker.join(0.01)
+        insert_rows(other, tables=[], riders=[second])  # must not wait on the group
+        other.commit()
+    worker.join(TIMEOUT)
+    assert not worker.is_alive()
+    assert isinstance(outcome["group"], list), outcome["group"]
+    with pg_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM procrastinate_jobs")).scalar() == 2

@@ -109,8 +109,11 @@ def test_two_writers_write_two_groups_at_once_and_the_rest_waits_for_one_of_them
     release, two_writing = threading.Event(), threading.Event()
     groups: list[list[int]] = []
 
+    writing: list[int] = []
+
     def write(items: Sequence[int]) -> list[int | BaseException]:
         groups.append(list(items))
+        writing.append(gc._writing)
         if len(groups) == 2:
             two_writing.set()
         if len(groups) <= 2:
@@ -128,6 +131,8 @@ def test_two_writers_write_two_groups_at_once_and_the_rest_waits_for_one_of_them
     assert sorted(map(sorted, groups[:2])) == [[0], [1]]
     assert sorted(i for g in groups[2:] for i in g) == [2, 3, 4]
     assert len(groups) in (3, 4)  # the waiting three form one group, or two when both writers took some
+    assert max(writing) == 2  # never more groups at once than writers …
+    assert gc._writing == 0  # … and every turn given back
 
 
 def test_max_group_and_writers_must_be_positive() -> None:
@@ -148,3 +153,24 @@ def test_the_settings_shape_the_runtimes_group_commit(tmp_path: Path, monkeypatc
         assert (wired.runtime.submissions.max_group, wired.runtime.submissions.writers) == (5, 3)
     finally:
         wired.close()
+
+
+def test_a_deadlock_or_serialization_failure_is_retried_alone_an_unusable_database_is_not() -> None:
+    from sqlalchemy import exc as sa_exc
+
+    from service.workflows.submit import _database_unusable
+
+    class Orig(Exception):
+        def __init__(self, sqlstate: str | None) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def operational(sqlstate: str | None) -> sa_exc.OperationalError:
+        return sa_exc.OperationalError("statement", {}, Orig(sqlstate))
+
+    assert not _database_unusable(operational("40P01"))  # deadlock detected: alone, each may pass
+    assert not _database_unusable(operational("40001"))  # serialization failure
+    assert _database_unusable(operational("57P01"))  # admin shutdown
+    assert _database_unusable(operational(None))  # SQLite: database is locked / cannot open
+    assert _database_unusable(sa_exc.TimeoutError())  # the pool is exhausted
+    assert not _database_unusable(sa_exc.IntegrityError("statement", {}, Orig("23505")))  # an item's row
