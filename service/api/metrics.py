@@ -26,6 +26,12 @@ class Metrics:
             registry=self.registry,
         )
         self.outbox = Gauge("omatrust_outbox_rows", "Publish outbox rows by state.", ["state"], registry=self.registry)
+        self.submit_groups = Gauge(  # set from the runtime's GroupCommit when scraped
+            "omatrust_submit_groups",
+            "Group commit of submissions since start: groups written, the submissions they held, the largest group.",
+            ["what"],
+            registry=self.registry,
+        )
 
 
 class RequestTiming:

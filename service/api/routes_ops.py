@@ -46,8 +46,11 @@ def readyz(rt: RuntimeDep, metrics: MetricsDep) -> Readiness | JSONResponse:
 
 
 @router.get("/metrics", tags=["ops"], response_class=Response)
-def metrics_endpoint(metrics: MetricsDep) -> Response:
+def metrics_endpoint(metrics: MetricsDep, rt: RuntimeDep) -> Response:
     """Prometheus text exposition."""
+    written = rt.submissions.stats()
+    for what, value in (("groups", written.groups), ("submissions", written.items), ("largest", written.largest)):
+        metrics.submit_groups.labels(what=what).set(value)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

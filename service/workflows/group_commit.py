@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Groups written, the items they held, and the largest."""
+
+    groups: int
+    items: int
+    largest: int
 
 
 class _Slot(Generic[T, R]):
@@ -50,6 +60,7 @@ class GroupCommit(Generic[T, R]):
         self._queued = threading.Condition(self._lock)
         self._waiting: list[_Slot[T, R]] = []
         self._writing = 0  # groups being written; invariant: items wait only while all ``writers`` are busy
+        self._written = GroupStats(groups=0, items=0, largest=0)
 
     def run(self, item: T, *, write: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> R:
         """Write ``item`` with whatever else is waiting; return its outcome.
@@ -92,12 +103,20 @@ class GroupCommit(Generic[T, R]):
             slot.lead = False
             slot.ready.set()
         with self._lock:  # hand over: the oldest waiting item leads the next group (taken off the queue now, so
-            if self._waiting:  # two leaders finishing together never promote the same one)
+            w = self._written  # two leaders finishing together never promote the same one)
+            self._written = GroupStats(groups=w.groups + 1, items=w.items + len(group),
+                                       largest=max(w.largest, len(group)))  # fmt: skip
+            if self._waiting:
                 nxt = self._waiting.pop(0)
                 nxt.lead = True
                 nxt.ready.set()
             else:
                 self._writing -= 1
+
+    def stats(self) -> GroupStats:
+        """What this instance has written so far (for metrics)."""
+        with self._lock:
+            return self._written
 
     def wait_queued(self, count: int, *, timeout: float) -> bool:
         """Block until at least ``count`` items wait for a group (the group being written not counted) or
