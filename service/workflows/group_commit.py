@@ -62,7 +62,7 @@ class GroupCommit(Generic[T, R]):
         self._writing = 0  # groups being written; invariant: items wait only while all ``writers`` are busy
         self._written = GroupStats(groups=0, items=0, largest=0)
 
-    def run(self, item: T, *, write: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> R:
+    def run(self, *, item: T, write: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> R:
         """Write ``item`` with whatever else is waiting; return its outcome.
 
         Raises:
@@ -118,7 +118,7 @@ class GroupCommit(Generic[T, R]):
         with self._lock:
             return self._written
 
-    def wait_queued(self, count: int, *, timeout: float) -> bool:
+    def wait_queued(self, *, count: int, timeout: float) -> bool:
         """Block until at least ``count`` items wait for a group (the group being written not counted) or
         ``timeout`` seconds pass; returns whether they do (for diagnostics and tests)."""
         with self._queued:

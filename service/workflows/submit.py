@@ -234,7 +234,7 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         publication=publication,
         riders=[rt.publish_job(attester)] if rt.publish_job is not None else (),  # workers publish: the job
     )  # commits with the rows
-    done = rt.submissions.run(_Pending(rt=rt, submission=submission, verdict=verdict, now=now), write=_store_group)
+    done = rt.submissions.run(item=_Pending(rt=rt, submission=submission, verdict=verdict, now=now), write=_store_group)
     if done.stored.existing or not written:
         return Accepted(review_id=done.stored.review_id, existing=True)
     rt.kept_snapshots.add(done.kept)  # committed

@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from service.errors import StaleAggregate
@@ -66,13 +68,48 @@ def withdraw_review(session: Session, *, rt: Runtime, review_id: str, now: int) 
 
 def _move(session: Session, *, rt: Runtime, retired: ScoredReview, subject: str, revived: ReviewRow | None,
           now: int) -> None:  # fmt: skip
-    """Aggregates: ``retired`` goes from live to superseded; ``revived`` from superseded to live."""
+    """Aggregates: ``retired`` goes from live to superseded; ``revived`` from superseded to live — applied when the
+    transaction commits, with the other withdrawals of that transaction (see :func:`_apply_withdrawals`)."""
     removes = [retired]
     adds = [dataclasses.replace(retired, superseded=True)]
     if revived is not None:
         removes.append(scored(revived, superseded=True))
         adds.append(scored(revived, superseded=False))
-    apply_scored(session, rt=rt, subject=subject, removes=removes, adds=adds, now=now)
+    pending: _Pending | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = _Pending(rt=rt, now=now)
+    pending.ops.setdefault(subject, []).extend([(False, r) for r in removes] + [(True, r) for r in adds])
+    pending.now = max(pending.now, now)
+
+
+_PENDING = "omatrust:withdrawn-aggregates"
+
+
+@dataclasses.dataclass
+class _Pending:
+    rt: Runtime
+    now: int
+    ops: dict[str, list[tuple[bool, ScoredReview]]] = dataclasses.field(default_factory=dict)
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _apply_withdrawals(session: OrmSession) -> None:
+    """The aggregate changes of a transaction's withdrawals, applied as it commits: after every review row it locks.
+    A transaction that withdraws one review and then locks another (the publisher's claim: a failed item, then a
+    confirmed or failed one; ``chain adopt``) would otherwise hold a subject's aggregate row while it waits for a
+    review row, which a writer holding that review row may be waiting to lock that aggregate row after — a
+    deadlock (the write path's lock order is review rows, then aggregate rows)."""
+    if session.in_nested_transaction():
+        return  # a savepoint: the outer commit applies them
+    pending: _Pending | None = session.info.pop(_PENDING, None)
+    if pending is not None and pending.ops:
+        apply_many(cast(Session, session), rt=pending.rt, ops=pending.ops, now=pending.now)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _drop_withdrawals(session: OrmSession, _previous: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_PENDING, None)
 
 
 def apply_scored(

@@ -31,7 +31,7 @@ def test_concurrent_submissions_share_a_group_and_each_gets_its_own_answer(
     def held_first(items: Sequence[Any]) -> list[Any]:
         if not first_group.is_set():
             first_group.set()
-            assert gc.wait_queued(6, timeout=TIMEOUT), "the others never queued behind the first group"
+            assert gc.wait_queued(count=6, timeout=TIMEOUT), "the others never queued behind the first group"
         return real(items)
 
     monkeypatch.setattr(submit, "_store_group", held_first)

@@ -128,3 +128,55 @@ def test_groups_insert_their_publish_jobs_in_one_order(pg_engine: Engine) -> Non
     assert isinstance(outcome["group"], list), outcome["group"]
     with pg_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM procrastinate_jobs")).scalar() == 2
+
+
+def test_a_transaction_that_withdraws_then_confirms_takes_aggregate_rows_last(pg_engine: Engine) -> None:
+    """The publisher's claim transaction: an item failed for good (its review withdrawn), then another confirmed
+    (its review row locked). Meanwhile the second review's author re-reviews the subject through the write path,
+    which holds that review row and then wants the subject's aggregate row. The withdrawal's aggregate change waits
+    for the commit, so the claim never holds the aggregate row while it waits for the review row."""
+    from service.chain.outbox import Confirmation
+    from service.store.batch import live_reviews_of
+    from service.workflows.outbox import SqlOutbox
+    from service.workflows.withdraw import withdraw_review
+    from tests.store.test_group_store import _alone
+
+    failed_by, confirmed_by = "0x" + "a1" * 20, "0x" + "b2" * 20
+    _alone(pg_engine, Item("to-withdraw", failed_by, S1, 0), NOW)
+    _alone(pg_engine, Item("to-confirm", confirmed_by, S1, 0), NOW)
+    with pg_engine.connect() as conn:
+        item_id = conn.execute(text("SELECT id FROM outbox WHERE review_id = 'to-confirm'")).scalar_one()
+    rt = _runtime(pg_engine)
+    outbox = SqlOutbox(engine=pg_engine)
+    outcome: dict[str, object] = {}
+    pid: list[int] = []
+
+    def claim() -> None:
+        try:
+            with session_scope(pg_engine) as session:
+                pid.append(int(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+                withdraw_review(session, rt=rt, review_id="to-withdraw", now=NOW)
+                confirmed = Confirmation(item_id=item_id, uid="0x" + "ee" * 32, tx_hash="0xt", block_number=5)
+                outbox._confirmed(session, confirmed=[confirmed], now=NOW)
+            outcome["claim"] = "committed"
+        except Exception as exc:
+            outcome["claim"] = exc
+
+    with Session(pg_engine) as single:  # the write path of a re-review by confirmed_by, up to its aggregate lock
+        lock_attesters(single, attesters=[confirmed_by])
+        assert [r.id for r in live_reviews_of(single, pairs=[(confirmed_by, S1)])] == ["to-confirm"]
+        worker = threading.Thread(target=claim)
+        worker.start()
+        deadline = time.monotonic() + TIMEOUT
+        while not (pid and _waiting_on_a_lock(pg_engine, pid[0])):  # the claim waits for the review row
+            assert worker.is_alive(), outcome
+            assert time.monotonic() < deadline, "the claim never waited for the review row"
+            worker.join(0.01)
+        lock_state(single, subject_normalized=S1, now=NOW)  # must not wait on the claim
+        single.commit()
+    worker.join(TIMEOUT)
+    assert outcome["claim"] == "committed", outcome["claim"]
+    with pg_engine.connect() as conn:  # and the withdrawal did reach the aggregate at commit
+        live = conn.execute(text("SELECT review_count FROM subject_aggregates WHERE subject_normalized = :s"),
+                            {"s": S1}).scalar_one()  # fmt: skip
+    assert live == 1

@@ -37,7 +37,7 @@ class Writer:
 
 
 def _blocked_first(gc: GroupCommit[int, int], writer: Writer, pool: ThreadPoolExecutor) -> Future[int]:
-    first = pool.submit(gc.run, 0, write=writer)
+    first = pool.submit(gc.run, item=0, write=writer)
     assert writer.started.wait(TIMEOUT)
     return first
 
@@ -46,8 +46,8 @@ def test_a_lone_caller_writes_a_group_of_one() -> None:
     gc: GroupCommit[int, int] = GroupCommit(writers=1)
     writer = Writer()
     writer.release.set()
-    assert gc.run(7, write=writer) == 70
-    assert gc.run(8, write=writer) == 80
+    assert gc.run(item=7, write=writer) == 70
+    assert gc.run(item=8, write=writer) == 80
     assert writer.groups == [[7], [8]]
 
 
@@ -56,8 +56,8 @@ def test_callers_arriving_during_a_write_share_the_next_group_and_get_their_own_
     writer = Writer(fail_items=[3])
     with ThreadPoolExecutor(max_workers=8) as pool:
         first = _blocked_first(gc, writer, pool)
-        later = {i: pool.submit(gc.run, i, write=writer) for i in range(1, 6)}
-        assert gc.wait_queued(5, timeout=TIMEOUT)
+        later = {i: pool.submit(gc.run, item=i, write=writer) for i in range(1, 6)}
+        assert gc.wait_queued(count=5, timeout=TIMEOUT)
         writer.release.set()
         assert first.result(TIMEOUT) == 0
         for i, fut in later.items():
@@ -76,14 +76,14 @@ def test_a_failing_write_fails_every_caller_of_its_group_and_no_other() -> None:
     writer = Writer(raise_for=2)
     with ThreadPoolExecutor(max_workers=4) as pool:
         first = _blocked_first(gc, writer, pool)
-        later = [pool.submit(gc.run, i, write=writer) for i in (1, 2)]
-        assert gc.wait_queued(2, timeout=TIMEOUT)
+        later = [pool.submit(gc.run, item=i, write=writer) for i in (1, 2)]
+        assert gc.wait_queued(count=2, timeout=TIMEOUT)
         writer.release.set()
         assert first.result(TIMEOUT) == 0
         for fut in later:
             with pytest.raises(RuntimeError, match="whole group"):
                 fut.result(TIMEOUT)
-    assert gc.run(9, write=writer) == 90  # the committer is not stuck after a failed group
+    assert gc.run(item=9, write=writer) == 90  # the committer is not stuck after a failed group
 
 
 def test_groups_are_capped_and_the_oldest_waiting_caller_leads_the_next() -> None:
@@ -93,8 +93,8 @@ def test_groups_are_capped_and_the_oldest_waiting_caller_leads_the_next() -> Non
         first = _blocked_first(gc, writer, pool)
         later: dict[int, Future[int]] = {}
         for i in range(1, 6):  # one at a time, so the order of arrival is known
-            later[i] = pool.submit(gc.run, i, write=writer)
-            assert gc.wait_queued(i, timeout=TIMEOUT)
+            later[i] = pool.submit(gc.run, item=i, write=writer)
+            assert gc.wait_queued(count=i, timeout=TIMEOUT)
         writer.release.set()
         assert first.result(TIMEOUT) == 0
         assert {i: f.result(TIMEOUT) for i, f in later.items()} == {i: i * 10 for i in range(1, 6)}
@@ -122,10 +122,10 @@ def test_two_writers_write_two_groups_at_once_and_the_rest_waits_for_one_of_them
         return [i * 10 for i in items]
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        first = [pool.submit(gc.run, i, write=write) for i in (0, 1)]
+        first = [pool.submit(gc.run, item=i, write=write) for i in (0, 1)]
         assert two_writing.wait(TIMEOUT)
-        later = [pool.submit(gc.run, i, write=write) for i in (2, 3, 4)]
-        assert gc.wait_queued(3, timeout=TIMEOUT)  # both writers busy: they wait
+        later = [pool.submit(gc.run, item=i, write=write) for i in (2, 3, 4)]
+        assert gc.wait_queued(count=3, timeout=TIMEOUT)  # both writers busy: they wait
         release.set()
         assert [f.result(TIMEOUT) for f in first + later] == [0, 10, 20, 30, 40]
     assert sorted(map(sorted, groups[:2])) == [[0], [1]]
