@@ -17,7 +17,7 @@ from service.chain.eas_reads import EasReads
 from service.chain.rpc import connect
 from service.domain import Reason
 from service.errors import ChainUnavailable
-from tests.support.jsonrpc_node import jsonrpc_node
+from tests.support.jsonrpc_node import NO_BATCHES, jsonrpc_node
 
 EAS = "0x4200000000000000000000000000000000000021"
 ATTESTER = "0x00000000000000000000000000000000000000AB"
@@ -211,7 +211,7 @@ def test_a_node_that_refuses_batches_is_read_one_call_at_a_time_from_then_on() -
             return {"result": {"hash": "0x" + params[0][2:].rjust(64, "0")}}
         return {"result": "0x" + encode(["uint256"], [int(params[0]["data"][-40:], 16)]).hex()}
 
-    with jsonrpc_node(answer, posts, batches=False) as url:
+    with jsonrpc_node(answer, posts, batch_refusal=NO_BATCHES) as url:
         reads = _reads(url, direct=True)
         assert reads.get_nonces(attesters=attesters) == {attesters[0]: 1, attesters[1]: 2}
         assert [isinstance(p, list) for p in posts] == [True, False, False]  # refused once, then one by one
@@ -223,39 +223,20 @@ def test_a_node_that_refuses_batches_is_read_one_call_at_a_time_from_then_on() -
         assert isinstance(posts[before], list)
 
 
-@pytest.mark.parametrize("refusal", ["list-with-one-error", "http-413"])
-def test_other_forms_of_a_refused_batch_fall_back_to_single_calls(refusal: str) -> None:
+@pytest.mark.parametrize(
+    "refusal",
+    [(200, [{"jsonrpc": "2.0", "id": 0, "error": {"code": -32600, "message": "batch too large"}}]), (413, {})],
+    ids=["list-with-one-error", "http-413"],
+)
+def test_other_forms_of_a_refused_batch_fall_back_to_single_calls(refusal: tuple[int, Any]) -> None:
     """geth/erigon answer an over-limit batch with a list of one error; gateways with HTTP 400/413."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, reply = 200, {"jsonrpc": "2.0", "id": None, "result": None}
-            if isinstance(request, list) and refusal == "http-413":
-                status = 413
-            elif isinstance(request, list):
-                reply = [{"jsonrpc": "2.0", "id": 0, "error": {"code": -32600, "message": "batch too large"}}]
-            else:
-                reply = {"jsonrpc": "2.0", "id": request["id"], "result": "0x" + encode(["uint256"], [4]).hex()}
-            body = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(method: str, params: list[Any]) -> dict[str, Any]:
+        return {"result": "0x" + encode(["uint256"], [4]).hex()}
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        reads = _reads(f"http://127.0.0.1:{server.server_address[1]}", direct=True)
+    with jsonrpc_node(answer, batch_refusal=refusal) as url:
+        reads = _reads(url, direct=True)
         assert reads.get_nonces(attesters=[ATTESTER, "0x" + "cd" * 20]) == {ATTESTER: 4, "0x" + "cd" * 20: 4}
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_batch_answer_missing_a_call_without_a_refusal_is_chain_unavailable() -> None:

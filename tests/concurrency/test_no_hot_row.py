@@ -4,32 +4,18 @@ all its locks. The control: two writers of one subject do wait (its aggregate ro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from service.store.engine import make_engine
 from service.store.judged import JudgedRows, store_judged_review
-from service.store.migrate import upgrade
 from service.store.tables import ReviewRow
 from service.workflows.aggregates import apply_review_change, global_aggregate
-from tests.support.db import fresh_postgres_url
 
 pytestmark = pytest.mark.postgres
 NOW = 1_767_225_600
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    with fresh_postgres_url(prefix="omatrust_hot") as url:
-        engine = make_engine(url=url)
-        upgrade(engine=engine)
-        yield engine
-        engine.dispose()
 
 
 def _write(session: Session, *, rid: str, subject: str, attester: str) -> None:

@@ -13,11 +13,17 @@ from typing import Any
 Answer = Callable[[str, list[Any]], dict[str, Any]]
 
 
+NO_BATCHES = (200, {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "no batches"}})
+
+
 @contextmanager
-def jsonrpc_node(answer: Answer, posts: list[Any] | None = None, *, batches: bool = True) -> Iterator[str]:
+def jsonrpc_node(
+    answer: Answer, posts: list[Any] | None = None, *, batch_refusal: tuple[int, Any] | None = None
+) -> Iterator[str]:
     """Serve ``answer`` on 127.0.0.1 for the duration of the block; yields the URL. A JSON-RPC batch is answered
     call by call (in reverse order: a batch answer's order is not its calls' order). ``posts``: each request body
-    received, appended. ``batches=False``: a batch is refused with one error object, as some providers do."""
+    received, appended. ``batch_refusal``: (HTTP status, JSON body) every batch is answered with instead, as nodes
+    and providers that refuse batches do (``NO_BATCHES``: one error object)."""
 
     posts = [] if posts is None else posts
 
@@ -29,14 +35,15 @@ def jsonrpc_node(answer: Answer, posts: list[Any] | None = None, *, batches: boo
                 return {"jsonrpc": "2.0", "id": r["id"], **answer(r["method"], r["params"])}
 
             posts.append(request)
-            if isinstance(request, list) and not batches:
-                reply: Any = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "no batches"}}
+            status = 200
+            if isinstance(request, list) and batch_refusal is not None:
+                status, reply = batch_refusal
             elif isinstance(request, list):
                 reply = [one(r) for r in reversed(request)]  # a batch answer's order is not its calls' order
             else:
                 reply = one(request)
             body = json.dumps(reply).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
