@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # many groups written at once per API process.
     submit_group_max: int = Field(default=32, ge=1, le=500)
     submit_group_writers: int = Field(default=1, ge=1, le=64)
+    # How long a submission's look-up of a service's stored OMATrust attestations (key bindings, witnesses, linked
+    # identifiers) serves the next submissions about that service in this process (0: read each time).
+    onchain_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     # Confirmations before a published attestation is "confirmed" (and how far behind the head sync reads: N − 1).
     # Unset → by chain id (service.chain.confirmations: 1 on dev chains, 10 on Base/OP stacks).
     confirmations: int | None = None

@@ -18,6 +18,7 @@ from service.lookup_limits import LookupLimiter
 from service.payments.reader import PaymentReader
 from service.store.engine import make_engine
 from service.store.migrate import upgrade
+from service.store.omatrust import RecentAttestations
 from service.trust_anchors import load_trust_anchors
 from service.workflows.evaluate import ReviewPolicy
 from service.workflows.group_commit import GroupCommit
@@ -296,6 +297,7 @@ def wire(
         payments=payments,
         anchors=load_trust_anchors(path=settings.trust_anchors or None),
         submissions=GroupCommit(max_group=settings.submit_group_max, writers=settings.submit_group_writers),
+        onchain_recent=RecentAttestations(ttl=settings.onchain_cache_seconds),
     )
     if check_chain:
         _check_chain(settings, runtime, engine)

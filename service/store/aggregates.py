@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, text, update
 from sqlmodel import Session, col, select
 
 from service.store.batch import Rider
@@ -75,10 +75,24 @@ def save(session: Session, *, subject_normalized: str, state: dict[str, Any], re
 
 
 
+# Rows are inserted (or, existing, locked by the no-op update) in the order of the sorted keys: the write path's
+# lock order. The update leaves every indexed column as it is.
+_UPSERT_LOCK = text(
+    "INSERT INTO subject_aggregates (subject_normalized, state, review_count, updated_at)"
+    " SELECT k, '{}', 0, :at FROM unnest(CAST(:keys AS varchar[])) AS k ORDER BY k"
+    " ON CONFLICT (subject_normalized) DO UPDATE SET updated_at = subject_aggregates.updated_at"
+    " RETURNING subject_normalized, state"
+)
+
+
 def lock_many(session: Session, *, subjects: Sequence[str], now: int) -> dict[str, dict[str, Any]]:
     """The stored states of these subjects (rows created empty where missing, race-free), locked in key order for
-    the rest of the transaction on PostgreSQL (the write path's lock order). Two statements whatever the count."""
+    the rest of the transaction on PostgreSQL (the write path's lock order). One statement whatever the count on
+    PostgreSQL, two on SQLite."""
     keys = sorted(set(subjects))
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.connection().execute(_UPSERT_LOCK, {"keys": keys, "at": now})
+        return {key: state or {} for key, state in rows}
     ensure_aggregate_rows(session, keys=keys, now=now)
     out: dict[str, dict[str, Any]] = {}
     for k in range(0, len(keys), 500):  # bound parameters per statement are limited (SQLite)

@@ -5,7 +5,10 @@ from chain sync and the look-ups the on-chain authorization tiers read (``Attest
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, literal_column, update
@@ -138,29 +141,85 @@ _OF_SUBJECT = (
 )
 
 
+_ByKind = dict[str, list[Attested[Any]]]
+
+
+class RecentAttestations:
+    """The stored attestations of the subjects judged in the last ``ttl`` seconds, shared by one process's
+    submissions and prepares (``onchain_context(..., shared=True)``), so that a busy merchant's reviews do not each
+    read the same rows. At most ``size`` subjects (least recently used dropped). Thread-safe.
+
+    What it may miss is what chain sync stored in *another* process during the last ``ttl`` seconds — less than the
+    sync interval and the confirmation depth the index already lags the chain by. Sync and witness writes in this
+    process call :meth:`clear`; a read that started before a clear is not kept (``generation``), so a cleared entry
+    cannot come back stale."""
+
+    def __init__(self, *, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._entries: OrderedDict[str, tuple[float, _ByKind]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, subject: str) -> _ByKind | None:
+        with self._lock:
+            entry = self._entries.get(subject)
+            if entry is None or self.clock() - entry[0] > self.ttl:
+                return None
+            self._entries.move_to_end(subject)
+            return entry[1]
+
+    def put(self, subject: str, found: _ByKind, *, read_at: tuple[int, float]) -> None:
+        """Keep ``found``, read at ``read_at`` (the :meth:`mark` taken before the read), unless a clear came since."""
+        generation, when = read_at
+        with self._lock:
+            if generation != self.generation or self.ttl <= 0:
+                return
+            self._entries[subject] = (when, found)
+            self._entries.move_to_end(subject)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def mark(self) -> tuple[int, float]:
+        with self._lock:
+            return self.generation, self.clock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
 class StoredAttestations:
     """``AttestationLookup`` over the ``omatrust_attestations`` table (valid rows only, revoked ones included).
 
     One instance serves one judgement (``onchain_context`` builds one per review or request): the Key Bindings,
     Controller Witnesses and Linked Identifiers of a subject are read together in one query the first time any of
     them is asked for, and kept for the instance's life — a review's tiers ask for several kinds of the same subject.
+    With ``shared``, a subject read by another judgement of this process in the last seconds is not read again
+    (:class:`RecentAttestations`).
     """
 
     _KINDS = (KEY_BINDING, CONTROLLER_WITNESS, LINKED_IDENTIFIER)
 
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, shared: RecentAttestations | None = None) -> None:
         self.engine = engine
-        self._by_subject: dict[str, dict[str, list[Attested[Any]]]] = {}
+        self.shared = shared
+        self._by_subject: dict[str, _ByKind] = {}
 
     def _find(self, kind: str, subject: str) -> list[Attested[Any]]:
         found = self._by_subject.get(subject)
+        if found is None and self.shared is not None:
+            found = self.shared.get(subject)
         if found is None:
+            read_at = self.shared.mark() if self.shared is not None else None
             found = {k: [] for k in self._KINDS}
             with read_scope(self.engine) as conn:  # one statement: plain columns, no transaction
                 rows = conn.execute(_OF_SUBJECT, {"subject": subject}).all()
             for row_kind, uid, attester, at, revoked_at, fields in rows:
                 found[row_kind].append(Attested(uid, attester, at, revoked_at, _record(row_kind, fields)))
-            self._by_subject[subject] = found
+            if self.shared is not None and read_at is not None:
+                self.shared.put(subject, found, read_at=read_at)
+        self._by_subject[subject] = found
         return found[kind]
 
     def key_bindings(self, *, subject: str) -> Sequence[Attested[KeyBinding]]:

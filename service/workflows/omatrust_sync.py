@@ -74,11 +74,14 @@ class OmatrustSyncReport:
     revocations_undone: int = 0  # revocation times the chain no longer has (or now has differently)
 
 
-def onchain_context(rt: Runtime, *, now: int) -> OnchainContext | None:
-    """The on-chain tiers' context for one judgement (None: no trust anchors configured)."""
+def onchain_context(rt: Runtime, *, now: int, shared: bool = False) -> OnchainContext | None:
+    """The on-chain tiers' context for one judgement (None: no trust anchors configured). ``shared``: rows read
+    by this process's other judgements in the last seconds serve it (``rt.onchain_recent``; submissions and
+    prepares — not sync, which judges against rows it is writing)."""
     if rt.anchors is None:
         return None
-    return OnchainContext(lookup=StoredAttestations(engine=rt.engine), anchors=rt.anchors, now=now)
+    lookup = StoredAttestations(engine=rt.engine, shared=rt.onchain_recent if shared else None)
+    return OnchainContext(lookup=lookup, anchors=rt.anchors, now=now)
 
 
 def _schema_kinds(rt: Runtime) -> dict[str, str]:
@@ -227,6 +230,15 @@ def sync_omatrust(
     report = OmatrustSyncReport()
     if rt.anchors is None:
         return report
+    try:
+        return _sync(rt=rt, client=client, to_block=to_block, rewind=rewind, chunk_blocks=chunk_blocks, report=report)
+    finally:  # what it stored, revoked or undid is what the next submissions must see
+        rt.onchain_recent.clear()
+
+
+def _sync(
+    *, rt: Runtime, client: EasClient, to_block: int, rewind: int, chunk_blocks: int, report: OmatrustSyncReport
+) -> OmatrustSyncReport:
     kinds = _schema_kinds(rt)
     checkpoint = _checkpoint_after_reorg(rt, client, report)
     start = 0 if checkpoint is None else max(0, checkpoint + 1 - rewind)

@@ -15,6 +15,7 @@ from service.identity.resolver import DidResolver
 from service.payments.reader import PaymentReader
 from service.scoring import DEFAULT_PARAMS, ScoringParams
 from service.store.batch import Rider
+from service.store.omatrust import RecentAttestations
 from service.verdicts.anchors import TrustAnchors
 from service.workflows.evaluate import ReviewPolicy
 from service.workflows.group_commit import GroupCommit
@@ -60,3 +61,6 @@ class Runtime:
     # OMATrust trust anchors (service.verdicts.anchors): which schema UIDs sync indexes besides User Reviews and
     # which witnesses are approved; None → no on-chain authorization tiers (key-binding, controller-witness).
     anchors: TrustAnchors | None = None
+    # The stored OMATrust attestations of recently judged services, shared by submissions and prepares
+    # (service.store.omatrust.RecentAttestations), per process; sync and witness writes here clear it.
+    onchain_recent: RecentAttestations = field(default_factory=lambda: RecentAttestations(ttl=2.0))

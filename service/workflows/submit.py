@@ -331,7 +331,7 @@ def check_proofs(*, rt: Runtime, attester: str, review: Review, now: int) -> Rev
         resolver=rt.resolver,
         controllers=rt.controllers,
         policy=rt.policy,
-        onchain=onchain_context(rt, now=now),
+        onchain=onchain_context(rt, now=now, shared=True),
     )
     raise_for_problem(verdict)
     if is_self_review(attester=attester, verdict=verdict):

@@ -136,4 +136,5 @@ def witness_controller(*, rt: Runtime, subject: str, controller: str, window: in
         )  # fmt: skip
         with session_scope(rt.engine) as session:
             add_attestations(session, rows=[row])
+        rt.onchain_recent.clear()
         return Witnessed(row.uid, subject, controller, method, now, attester, True)
