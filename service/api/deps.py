@@ -1,8 +1,8 @@
 """FastAPI dependency aliases.
 
 The providers are ``async def`` on purpose: they only read ``app.state``, and FastAPI runs a plain ``def``
-dependency in the thread pool — one thread hand-off per dependency per request (three on submit) before the route
-itself is handed to a thread."""
+dependency in the thread pool — one thread hand-off per dependency per request before the route itself is handed
+to a thread. (POST /v1/reviews reads ``app.state`` itself: even resolving async dependencies costs there.)"""
 
 from __future__ import annotations
 

@@ -6,14 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from service.api.deps import LimiterDep, MetricsDep, RuntimeDep
+from service.api.deps import LimiterDep, RuntimeDep
 from service.api.did_path import did_from_path
+from service.api.metrics import Metrics
 from service.api.present import json_response, review_out
 from service.api.schemas import PrepareIn, PrepareOut, ReviewOut, ReviewPage, SubmitIn
 from service.domain import Reason
 from service.errors import MalformedInput, OmaTrustError
 from service.workflows.prepare import prepare_checked
 from service.workflows.queries import review_view, service_reviews
+from service.workflows.runtime import Runtime
 from service.workflows.submit import accept_review
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
@@ -59,9 +61,13 @@ def prepare(body: PrepareIn, rt: RuntimeDep, limiter: LimiterDep) -> PrepareOut:
 
 
 @router.post("/reviews", response_model=ReviewOut, status_code=201, responses=PROBLEMS)
-def submit(body: SubmitIn, request: Request, rt: RuntimeDep, limiter: LimiterDep, metrics: MetricsDep) -> Response:
+def submit(body: SubmitIn, request: Request) -> Response:
     """Submit a signed review: verified, stored and published on chain with the reviewer as attester."""
-    _limit(limiter, body.attester)
+    # the hot route reads app.state itself: three dependencies cost more than a review's proof checks' look-ups
+    state = request.app.state
+    rt: Runtime = state.runtime
+    metrics: Metrics = state.metrics
+    _limit(state.limiter, body.attester)
     try:
         accepted = accept_review(
             rt=rt,

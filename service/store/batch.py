@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Session, SQLModel, col
 
+from service.store.in_lists import ByDialect
 from service.store.tables import (
     ChainRejectRow,
     DidSnapshotRow,
@@ -394,19 +395,19 @@ def add_chain_reject(session: Session, *, row: ChainRejectRow) -> None:
 _CLAIMS = ReceiptClaimRow.__table__  # type: ignore[attr-defined]
 
 
-# Built once (expanding bound parameters): building and cache-keying them per write cost more than running them.
-_LIVE_OF = (
-    select(ReviewRow)
-    .where(col(ReviewRow.attester).in_(bindparam("attesters", expanding=True)))
-    .where(col(ReviewRow.subject_normalized).in_(bindparam("subjects", expanding=True)))
-    .where(col(ReviewRow.superseded_by).is_(None))
-    .order_by(col(ReviewRow.id))  # rows are locked in the order returned: one order for every writer
+# Built once per dialect (list parameters): building and cache-keying them per write cost more than running them.
+_LIVE_OF = ByDialect(  # plain columns: most writes find none, and then no ORM query runs at all
+    lambda in_list: select(_R.id, _R.attester, _R.subject_normalized)
+    .where(in_list(_R.attester, "attesters"))
+    .where(in_list(_R.subject_normalized, "subjects"))
+    .where(_R.superseded_by.is_(None))
+    .order_by(_R.id)  # rows are locked in the order returned: one order for every writer
     .with_for_update()
 )
-_CLAIMS_OF = (
-    select(_CLAIMS.c.replay_key, _CLAIMS.c.review_id, _R.id, _R.superseded_by)
+_CLAIMS_OF = ByDialect(
+    lambda in_list: select(_CLAIMS.c.replay_key, _CLAIMS.c.review_id, _R.id, _R.superseded_by)
     .select_from(_CLAIMS.outerjoin(_REVIEWS, _R.id == _CLAIMS.c.review_id))
-    .where(_CLAIMS.c.replay_key.in_(bindparam("keys", expanding=True)))
+    .where(in_list(_CLAIMS.c.replay_key, "keys"))
     .order_by(_CLAIMS.c.replay_key)
     .with_for_update(of=_CLAIMS)
 )
@@ -414,16 +415,17 @@ _CLAIMS_OF = (
 
 def live_reviews_of(session: Session, *, pairs: Sequence[tuple[str, str]]) -> list[ReviewRow]:
     """The live reviews of these (attester, normalized subject) pairs, locked (PostgreSQL) for the supersession
-    decisions of a write."""
-    out: list[ReviewRow] = []
+    decisions of a write: their rows are locked (in id order) by a plain read, then loaded as ORM objects (to be
+    changed) only when there are any."""
+    ids: list[str] = []
     step = _IN_BATCH // 2  # two bound parameters per pair
+    conn = session.connection()
     for k in range(0, len(pairs), step):
         part = pairs[k : k + step]
         wanted = set(part)
         params = {"attesters": sorted({a for a, _ in part}), "subjects": sorted({s for _, s in part})}
-        rows = session.execute(_LIVE_OF, params).scalars()
-        out.extend(r for r in rows if (r.attester, r.subject_normalized) in wanted)
-    return out
+        ids.extend(i for i, a, s in conn.execute(_LIVE_OF.on(conn), params) if (a, s) in wanted)
+    return list(lock_reviews(session, review_ids=ids).values())  # (held already: loaded, in id order)
 
 
 def claims_of(session: Session, *, replay_keys: Sequence[str]) -> list[tuple[str, str, bool]]:
@@ -432,7 +434,8 @@ def claims_of(session: Session, *, replay_keys: Sequence[str]) -> list[tuple[str
     out: list[tuple[str, str, bool]] = []
     for k in range(0, len(replay_keys), _IN_BATCH):
         keys = list(replay_keys[k : k + _IN_BATCH])
-        for key, holder, found, superseded_by in session.connection().execute(_CLAIMS_OF, {"keys": keys}):
+        conn = session.connection()
+        for key, holder, found, superseded_by in conn.execute(_CLAIMS_OF.on(conn), {"keys": keys}):
             out.append((key, holder, found is not None and superseded_by is None))
     return out
 

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, literal_column, union_all
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from service.store.in_lists import ByDialect
 from service.store.tables import OutboxRow
 
 TERMINAL = ("confirmed", "failed")
@@ -135,7 +136,7 @@ def outbox_facts_many(conn: Session | Connection, *, requests: Sequence[tuple[st
     known: dict[str, str] = {}
     own: dict[str, list[str]] = {}
     inflight: dict[str, list[str]] = {}
-    for what, key, value, nonce in bare.execute(_FACTS_MANY, {"keys": keys, "attesters": attesters}):
+    for what, key, value, nonce in bare.execute(_FACTS_MANY.on(bare), {"keys": keys, "attesters": attesters}):
         if what == "k":
             known[key] = value
         else:
@@ -152,14 +153,15 @@ def outbox_facts_many(conn: Session | Connection, *, requests: Sequence[tuple[st
     ]
 
 
-_FACTS_MANY = union_all(
-    select(literal_column("'k'"), _O.c.content_key, _O.c.review_id, literal_column("''")).where(
-        _O.c.content_key.in_(bindparam("keys", expanding=True))
-    ),
-    select(literal_column("'n'"), _O.c.attester, _O.c.state, _O.c.nonce).where(
-        _O.c.attester.in_(bindparam("attesters", expanding=True)),
-        _O.c.state.in_([literal_column(f"'{s}'") for s in OWN]),
-    ),
+_FACTS_MANY = ByDialect(
+    lambda in_list: union_all(
+        select(literal_column("'k'"), _O.c.content_key, _O.c.review_id, literal_column("''")).where(
+            in_list(_O.c.content_key, "keys")
+        ),
+        select(literal_column("'n'"), _O.c.attester, _O.c.state, _O.c.nonce).where(
+            in_list(_O.c.attester, "attesters"), _O.c.state.in_([literal_column(f"'{s}'") for s in OWN])
+        ),
+    )
 )
 
 
