@@ -76,10 +76,11 @@ def save(session: Session, *, subject_normalized: str, state: dict[str, Any], re
 
 
 # Rows are inserted (or, existing, locked by the no-op update) in the order of the sorted keys: the write path's
-# lock order. The update leaves every indexed column as it is.
+# lock order — code-point order, as Python's sorted() (COLLATE "C": a database collation such as en_US orders
+# "a-b" and "ab" the other way). The update leaves every indexed column as it is.
 _UPSERT_LOCK = text(
     "INSERT INTO subject_aggregates (subject_normalized, state, review_count, updated_at)"
-    " SELECT k, '{}', 0, :at FROM unnest(CAST(:keys AS varchar[])) AS k ORDER BY k"
+    " SELECT k, '{}', 0, :at FROM unnest(CAST(:keys AS varchar[])) AS k ORDER BY k COLLATE \"C\""
     " ON CONFLICT (subject_normalized) DO UPDATE SET updated_at = subject_aggregates.updated_at"
     " RETURNING subject_normalized, state"
 )

@@ -425,7 +425,10 @@ def live_reviews_of(session: Session, *, pairs: Sequence[tuple[str, str]]) -> li
         wanted = set(part)
         params = {"attesters": sorted({a for a, _ in part}), "subjects": sorted({s for _, s in part})}
         ids.extend(i for i, a, s in conn.execute(_LIVE_OF.on(conn), params) if (a, s) in wanted)
-    return list(lock_reviews(session, review_ids=ids).values())  # (held already: loaded, in id order)
+    out: list[ReviewRow] = []  # (held already: loaded in id order, IN lists bounded as above)
+    for k in range(0, len(ids), _IN_BATCH):
+        out.extend(lock_reviews(session, review_ids=ids[k : k + _IN_BATCH]).values())
+    return out
 
 
 def claims_of(session: Session, *, replay_keys: Sequence[str]) -> list[tuple[str, str, bool]]:

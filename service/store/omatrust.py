@@ -149,10 +149,12 @@ class RecentAttestations:
     submissions and prepares (``onchain_context(..., shared=True)``), so that a busy merchant's reviews do not each
     read the same rows. At most ``size`` subjects (least recently used dropped). Thread-safe.
 
-    What it may miss is what chain sync stored in *another* process during the last ``ttl`` seconds — less than the
-    sync interval and the confirmation depth the index already lags the chain by. Sync and witness writes in this
-    process call :meth:`clear`; a read that started before a clear is not kept (``generation``), so a cleared entry
-    cannot come back stale."""
+    What it may miss is what was stored by *another* process during the last ``ttl`` seconds (a sync, a witness).
+    That cannot weaken a verdict: a judgement that reused rows and did not verify and bind every proof is judged
+    again on fresh rows (``workflows.submit.check_proofs``). It can only let a revocation or a window's end stored
+    that recently count a little later — by less than the sync interval and confirmation depth the index already
+    lags the chain by. Sync and witness writes in this process call :meth:`clear`; a read that started before a
+    clear is not kept (``generation``), so a cleared entry cannot come back stale."""
 
     def __init__(self, *, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self.size, self.clock = ttl, size, clock
@@ -204,12 +206,14 @@ class StoredAttestations:
     def __init__(self, *, engine: Engine, shared: RecentAttestations | None = None) -> None:
         self.engine = engine
         self.shared = shared
+        self.reused = False  # some subject was served from ``shared`` (its rows may be up to its TTL old)
         self._by_subject: dict[str, _ByKind] = {}
 
     def _find(self, kind: str, subject: str) -> list[Attested[Any]]:
         found = self._by_subject.get(subject)
         if found is None and self.shared is not None:
             found = self.shared.get(subject)
+            self.reused = self.reused or found is not None
         if found is None:
             read_at = self.shared.mark() if self.shared is not None else None
             found = {k: [] for k in self._KINDS}

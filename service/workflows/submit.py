@@ -18,7 +18,7 @@ from service.chain.addresses import checksum_cached
 from service.chain.codec import decode_review, encode_review
 from service.chain.publisher import DelegatedRequest
 from service.dids import did_address, normalize_did
-from service.domain import PaymentCheck, Reason, Review
+from service.domain import PaymentCheck, ProofStatus, Reason, Review
 from service.errors import BindingFailed, ChainRejected, MalformedInput, ReceiptAlreadyClaimed
 from service.storable import unstorable, verdict_values
 from service.store.batch import new_review_row, new_row
@@ -35,6 +35,7 @@ from service.store.judged import (
 from service.store.outbox import find_by_content_key, next_inflight_nonce, outbox_facts
 from service.store.tables import ProofRow, ReviewRow
 from service.verdicts import ReviewVerdict, is_self_review, raise_for_problem, validate_review
+from service.verdicts.onchain import OnchainContext
 from service.workflows.aggregate_batch import ChunkAggregates
 from service.workflows.aggregates import review_change
 from service.workflows.evaluate import evaluate_review
@@ -323,20 +324,25 @@ def check_proofs(*, rt: Runtime, attester: str, review: Review, now: int) -> Rev
         CheckFailed / BindingFailed: a proof is invalid or does not back this review, or SELF_REVIEW (422).
         CouldNotCheck: a look-up failed (503; retry).
     """
-    verdict = evaluate_review(
-        review=review,
-        attester=attester,
-        review_time=now,
-        now=now,
-        resolver=rt.resolver,
-        controllers=rt.controllers,
-        policy=rt.policy,
-        onchain=onchain_context(rt, now=now, shared=True),
-    )
+    onchain = onchain_context(rt, now=now, shared=True)
+    verdict = _evaluate(rt=rt, attester=attester, review=review, now=now, onchain=onchain)
+    if onchain is not None and getattr(onchain.lookup, "reused", False) and not _all_verified_and_bound(verdict):
+        # judged on attestation rows another judgement read (up to OMATRUST_ONCHAIN_CACHE_SECONDS old): what they
+        # missed — a witness or binding just stored by another process — must not weaken the verdict
+        verdict = _evaluate(rt=rt, attester=attester, review=review, now=now, onchain=onchain_context(rt, now=now))
     raise_for_problem(verdict)
     if is_self_review(attester=attester, verdict=verdict):
         raise BindingFailed(Reason.SELF_REVIEW, "the reviewer signed a proof of this review or is its payTo")
     return verdict
+
+
+def _evaluate(*, rt: Runtime, attester: str, review: Review, now: int, onchain: OnchainContext | None) -> ReviewVerdict:
+    return evaluate_review(review=review, attester=attester, review_time=now, now=now, resolver=rt.resolver,
+                           controllers=rt.controllers, policy=rt.policy, onchain=onchain)  # fmt: skip
+
+
+def _all_verified_and_bound(verdict: ReviewVerdict) -> bool:
+    return all(p.outcome.status is ProofStatus.VERIFIED and p.bound for p in verdict.proofs)
 
 
 def check_chain_evidence(
