@@ -32,6 +32,7 @@ from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Session, SQLModel, col
 
 from service.store.in_lists import ByDialect
+from service.store.pipeline import Read, run_read
 from service.store.tables import (
     ChainRejectRow,
     DidSnapshotRow,
@@ -418,14 +419,26 @@ def live_reviews_of(session: Session, *, pairs: Sequence[tuple[str, str]]) -> li
     decisions of a write: their rows are locked (in id order) by a plain read, then loaded as ORM objects (to be
     changed) only when there are any."""
     ids: list[str] = []
-    step = _IN_BATCH // 2  # two bound parameters per pair
     conn = session.connection()
-    for k in range(0, len(pairs), step):
-        part = pairs[k : k + step]
-        wanted = set(part)
-        params = {"attesters": sorted({a for a, _ in part}), "subjects": sorted({s for _, s in part})}
-        ids.extend(i for i, a, s in conn.execute(_LIVE_OF.on(conn), params) if (a, s) in wanted)
-    out: list[ReviewRow] = []  # (held already: loaded in id order, IN lists bounded as above)
+    for k in range(0, len(pairs), LIVE_PAIRS_PER_READ):
+        ids.extend(run_read(conn, live_ids_read(pairs=pairs[k : k + LIVE_PAIRS_PER_READ])))
+    return live_rows(session, ids=ids)
+
+
+LIVE_PAIRS_PER_READ = _IN_BATCH // 2  # two bound parameters per pair (SQLite)
+
+
+def live_ids_read(*, pairs: Sequence[tuple[str, str]]) -> Read[list[str]]:
+    """The ids of the live reviews of these pairs (at most :data:`LIVE_PAIRS_PER_READ`), locked in id order."""
+    wanted = set(pairs)
+    params = {"attesters": sorted({a for a, _ in pairs}), "subjects": sorted({s for _, s in pairs})}
+    return Read(statement=_LIVE_OF, params=params,
+                result=lambda rows: [i for i, a, s in rows if (a, s) in wanted])  # fmt: skip
+
+
+def live_rows(session: Session, *, ids: Sequence[str]) -> list[ReviewRow]:
+    """The ORM rows of the live reviews :func:`live_ids_read` found (held already), in id order."""
+    out: list[ReviewRow] = []  # (IN lists bounded as above)
     for k in range(0, len(ids), _IN_BATCH):
         out.extend(lock_reviews(session, review_ids=ids[k : k + _IN_BATCH]).values())
     return out
@@ -435,12 +448,20 @@ def claims_of(session: Session, *, replay_keys: Sequence[str]) -> list[tuple[str
     """(replay key, the review its claim names, whether that review is live) for the claimed ones among these
     receipts; the claim rows are locked (PostgreSQL), as ``claim_receipts`` locks them one by one."""
     out: list[tuple[str, str, bool]] = []
-    for k in range(0, len(replay_keys), _IN_BATCH):
-        keys = list(replay_keys[k : k + _IN_BATCH])
-        conn = session.connection()
-        for key, holder, found, superseded_by in conn.execute(_CLAIMS_OF.on(conn), {"keys": keys}):
-            out.append((key, holder, found is not None and superseded_by is None))
+    conn = session.connection()
+    for k in range(0, len(replay_keys), CLAIM_KEYS_PER_READ):
+        out.extend(run_read(conn, claims_read(replay_keys=replay_keys[k : k + CLAIM_KEYS_PER_READ])))
     return out
+
+
+CLAIM_KEYS_PER_READ = _IN_BATCH
+
+
+def claims_read(*, replay_keys: Sequence[str]) -> Read[list[tuple[str, str, bool]]]:
+    """The read of :func:`claims_of` for at most :data:`CLAIM_KEYS_PER_READ` keys."""
+    return Read(statement=_CLAIMS_OF, params={"keys": list(replay_keys)},
+                result=lambda rows: [(key, holder, found is not None and superseded_by is None)
+                                     for key, holder, found, superseded_by in rows])  # fmt: skip
 
 
 def _values(row: Any, table: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -3,7 +3,7 @@ terminal states sticky) is implemented on top of these in ``service.workflows.ou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from service.store.in_lists import ByDialect
+from service.store.pipeline import Read, run_read
 from service.store.tables import OutboxRow
 
 TERMINAL = ("confirmed", "failed")
@@ -130,27 +131,35 @@ def outbox_facts_many(conn: Session | Connection, *, requests: Sequence[tuple[st
     """:func:`outbox_facts` of each (content key, attester), in order, in one statement."""
     if not requests:
         return []
-    bare = conn.connection() if isinstance(conn, Session) else conn
+    return run_read(conn.connection() if isinstance(conn, Session) else conn, facts_many_read(requests=requests))
+
+
+def facts_many_read(*, requests: Sequence[tuple[str, str]]) -> Read[list[OutboxFacts]]:
+    """The read of :func:`outbox_facts_many` (to run with others: ``store.pipeline.run_reads``)."""
     keys = sorted({k for k, _ in requests})
     attesters = sorted({a for _, a in requests})
-    known: dict[str, str] = {}
-    own: dict[str, list[str]] = {}
-    inflight: dict[str, list[str]] = {}
-    for what, key, value, nonce in bare.execute(_FACTS_MANY.on(bare), {"keys": keys, "attesters": attesters}):
-        if what == "k":
-            known[key] = value
-        else:
-            own.setdefault(key, []).append(nonce)
-            if value in IN_FLIGHT:
-                inflight.setdefault(key, []).append(nonce)
-    return [
-        OutboxFacts(
-            known_review_id=known.get(k),
-            own_next=_next_nonce(own.get(a, [])),
-            inflight_next=_next_nonce(inflight.get(a, [])),
-        )
-        for k, a in requests
-    ]
+
+    def facts(rows: Iterable[Sequence[Any]]) -> list[OutboxFacts]:
+        known: dict[str, str] = {}
+        own: dict[str, list[str]] = {}
+        inflight: dict[str, list[str]] = {}
+        for what, key, value, nonce in rows:
+            if what == "k":
+                known[key] = value
+            else:
+                own.setdefault(key, []).append(nonce)
+                if value in IN_FLIGHT:
+                    inflight.setdefault(key, []).append(nonce)
+        return [
+            OutboxFacts(
+                known_review_id=known.get(k),
+                own_next=_next_nonce(own.get(a, [])),
+                inflight_next=_next_nonce(inflight.get(a, [])),
+            )
+            for k, a in requests
+        ]
+
+    return Read(statement=_FACTS_MANY, params={"keys": keys, "attesters": attesters}, result=facts)
 
 
 _FACTS_MANY = ByDialect(
