@@ -5,9 +5,7 @@ from chain sync and the look-ups the on-chain authorization tiers read (``Attest
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +27,7 @@ from service.records import (
 )
 from service.store.engine import read_scope
 from service.store.tables import OmatrustAttestationRow
+from service.ttl_cache import TtlLru
 
 VALID = "valid"
 REJECTED = "rejected"
@@ -144,7 +143,7 @@ _OF_SUBJECT = (
 _ByKind = dict[str, list[Attested[Any]]]
 
 
-class RecentAttestations:
+class RecentAttestations(TtlLru[str, _ByKind]):
     """The stored attestations of the subjects judged in the last ``ttl`` seconds, shared by one process's
     submissions and prepares (``onchain_context(..., shared=True)``), so that a busy merchant's reviews do not each
     read the same rows. At most ``size`` subjects (least recently used dropped). Thread-safe.
@@ -157,29 +156,15 @@ class RecentAttestations:
     clear is not kept (``generation``), so a cleared entry cannot come back stale."""
 
     def __init__(self, *, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self.size, self.clock = ttl, size, clock
-        self._entries: OrderedDict[str, tuple[float, _ByKind]] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(ttl=ttl, size=size, clock=clock)
         self.generation = 0
 
-    def get(self, subject: str) -> _ByKind | None:
-        with self._lock:
-            entry = self._entries.get(subject)
-            if entry is None or self.clock() - entry[0] > self.ttl:
-                return None
-            self._entries.move_to_end(subject)
-            return entry[1]
-
-    def put(self, subject: str, found: _ByKind, *, read_at: tuple[int, float]) -> None:
+    def keep(self, subject: str, found: _ByKind, *, read_at: tuple[int, float]) -> None:
         """Keep ``found``, read at ``read_at`` (the :meth:`mark` taken before the read), unless a clear came since."""
         generation, when = read_at
         with self._lock:
-            if generation != self.generation or self.ttl <= 0:
-                return
-            self._entries[subject] = (when, found)
-            self._entries.move_to_end(subject)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            if generation == self.generation and self.ttl > 0:
+                self._put(subject, found, when)
 
     def mark(self) -> tuple[int, float]:
         with self._lock:
@@ -222,7 +207,7 @@ class StoredAttestations:
             for row_kind, uid, attester, at, revoked_at, fields in rows:
                 found[row_kind].append(Attested(uid, attester, at, revoked_at, _record(row_kind, fields)))
             if self.shared is not None and read_at is not None:
-                self.shared.put(subject, found, read_at=read_at)
+                self.shared.keep(subject, found, read_at=read_at)
         self._by_subject[subject] = found
         return found[kind]
 

@@ -22,34 +22,18 @@ from typing import TYPE_CHECKING
 from service.chain.addresses import checksum_cached
 from service.store.engine import session_scope
 from service.store.outbox import next_own_nonce
+from service.ttl_cache import TtlLru
 
 if TYPE_CHECKING:  # runtime.py holds a NonceBook
     from service.workflows.runtime import Runtime
 
 
-class NonceBook:
+class NonceBook(TtlLru[str, int]):
     """attester (lower-case) → EAS nonce last read from the chain, for ``ttl`` seconds; at most ``size`` entries
     (least recently used dropped). Thread-safe."""
 
     def __init__(self, *, ttl: float = 30.0, size: int = 100_000, clock: Callable[[], float] = time.monotonic):
-        self.ttl, self.size, self.clock = ttl, size, clock
-        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, attester: str) -> int | None:
-        with self._lock:
-            entry = self._entries.get(attester)
-            if entry is None or self.clock() - entry[1] > self.ttl:
-                return None
-            self._entries.move_to_end(attester)
-            return entry[0]
-
-    def put(self, attester: str, nonce: int) -> None:
-        with self._lock:
-            self._entries[attester] = (nonce, self.clock())
-            self._entries.move_to_end(attester)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        super().__init__(ttl=ttl, size=size, clock=clock)
 
 
 class SeenHashes:

@@ -115,13 +115,13 @@ def test_a_read_overtaken_by_a_clear_is_not_kept(env: Env) -> None:
 def test_entries_expire_and_the_oldest_go_first() -> None:
     now = [0.0]
     recent = RecentAttestations(ttl=2.0, size=2, clock=lambda: now[0])
-    recent.put("did:web:a", {"key-binding": []}, read_at=recent.mark())
+    recent.keep("did:web:a", {"key-binding": []}, read_at=recent.mark())
     assert recent.get("did:web:a") == {"key-binding": []}
     now[0] = 2.5
     assert recent.get("did:web:a") is None  # older than the TTL
     for name in ("did:web:b", "did:web:c", "did:web:d"):
-        recent.put(name, {}, read_at=recent.mark())
+        recent.keep(name, {}, read_at=recent.mark())
     assert [recent.get(n) is not None for n in ("did:web:b", "did:web:c", "did:web:d")] == [False, True, True]
     off = RecentAttestations(ttl=0)
-    off.put("did:web:a", {}, read_at=off.mark())
+    off.keep("did:web:a", {}, read_at=off.mark())
     assert off.get("did:web:a") is None

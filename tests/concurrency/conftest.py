@@ -17,10 +17,9 @@ from sqlalchemy.engine import Engine
 
 from service.cli.demo_kit import DidWebServer, Merchant
 from service.store.engine import make_engine
-from service.store.migrate import upgrade
 from tests.support.anvil import ANVIL_DEV_KEY_0, AnvilNode, free_port
 from tests.support.api_process import OMATRUST, clean_env, serving
-from tests.support.db import fresh_database_url, fresh_postgres_url
+from tests.support.db import fresh_database_url, migrated_postgres_engine
 
 
 @dataclass
@@ -65,8 +64,5 @@ def apis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoApis]:
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """A fresh, migrated PostgreSQL database (the lock-order and hot-row tests)."""
-    with fresh_postgres_url(prefix="omatrust_conc") as url:
-        engine = make_engine(url=url)
-        upgrade(engine=engine)
+    with migrated_postgres_engine(prefix="omatrust_conc") as engine:
         yield engine
-        engine.dispose()

@@ -12,25 +12,21 @@ import pytest
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Engine
 
-from service.store.engine import make_engine, session_scope
+from service.store.engine import session_scope
 from service.store.judged import ChunkWriter, _lock_key, lock_and_read, lock_attesters
-from service.store.migrate import upgrade
 from service.store.outbox import outbox_facts_many
 from service.store.pipeline import can_pipeline
 from service.workflows.submit import _database_unusable
 from tests.store.test_group_store import BEFORE, GROUP, NOW, R1, R2, S1, S2, A, B, C, Item, _alone
-from tests.support.db import fresh_postgres_url
+from tests.support.db import migrated_postgres_engine
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def pg() -> Iterator[Engine]:
-    with fresh_postgres_url(prefix="omatrust_pl") as url:
-        engine = make_engine(url=url)
-        upgrade(engine=engine)
+    with migrated_postgres_engine(prefix="omatrust_pl") as engine:
         yield engine
-        engine.dispose()
 
 
 def _facts(writer: ChunkWriter, pairs: list[tuple[str, str]], keys: list[str]) -> tuple[Any, ...]:

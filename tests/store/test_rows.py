@@ -15,12 +15,11 @@ from sqlmodel import SQLModel
 
 from service.store.aggregates import lock_state, write_state
 from service.store.batch import Rider, insert_rows, new_review_row, new_row, proof_values, review_values
-from service.store.engine import make_engine, session_scope
+from service.store.engine import session_scope
 from service.store.jobqueue import PUBLISH_QUEUE, PUBLISH_TASK, publish_job, publish_lock
-from service.store.migrate import upgrade
 from service.store.outbox import outbox_values
 from service.store.tables import OutboxRow, ProofRow, ReviewRow, SubjectAggregateRow
-from tests.support.db import fresh_postgres_url, migrated_engine
+from tests.support.db import migrated_engine, migrated_postgres_engine
 
 engine = migrated_engine  # a fresh, migrated database per test (SQLite, or PostgreSQL in the PostgreSQL pass)
 
@@ -151,13 +150,8 @@ def test_riders_sharing_a_parameter_are_refused(engine: Engine) -> None:
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    with fresh_postgres_url(prefix="omatrust_rows") as url:
-        eng = make_engine(url=url)
-        upgrade(engine=eng)
-        try:
-            yield eng
-        finally:
-            eng.dispose()
+    with migrated_postgres_engine(prefix="omatrust_rows") as eng:
+        yield eng
 
 
 @pytest.mark.postgres

@@ -16,6 +16,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from service.store.engine import make_engine
+from service.store.migrate import upgrade
+
 PG_ADMIN_URL = os.environ.get("OMATRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -52,11 +55,20 @@ def fresh_postgres_url(*, prefix: str) -> Iterator[str]:
 def migrated_engine(tmp_path: Path) -> Iterator[Engine]:
     """An engine on a fresh, migrated database (see :func:`fresh_database_url`); disposed afterwards. Modules take
     it as their ``engine`` fixture with ``engine = migrated_engine``."""
-    from service.store.engine import make_engine
-    from service.store.migrate import upgrade
-
     with fresh_database_url(tmp_path) as url:
         eng = make_engine(url=url)
         upgrade(engine=eng)
         yield eng
         eng.dispose()
+
+
+@contextmanager
+def migrated_postgres_engine(*, prefix: str) -> Iterator[Engine]:
+    """An engine on a new PostgreSQL database (:func:`fresh_postgres_url`), schema migrated, disposed on exit."""
+    with fresh_postgres_url(prefix=prefix) as url:
+        engine = make_engine(url=url)
+        upgrade(engine=engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
