@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import JSON, String, Text, any_, bindparam, cast, delete, func, literal_column, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from service.store.batch import Rider
+from service.store.pipeline import Read, run_read
 from service.store.scoring_queries import ensure_aggregate_row, ensure_aggregate_rows
 from service.store.tables import SubjectAggregateRow
 
@@ -86,14 +88,19 @@ _UPSERT_LOCK = text(
 )
 
 
+def lock_many_read(*, subjects: Sequence[str], now: int) -> Read[dict[str, dict[str, Any]]]:
+    """:func:`lock_many` on PostgreSQL as a read to run with others (``store.pipeline.run_reads``)."""
+    return Read(statement=_UPSERT_LOCK, params={"keys": sorted(set(subjects)), "at": now},
+                result=lambda rows: {key: state or {} for key, state in rows})  # fmt: skip
+
+
 def lock_many(session: Session, *, subjects: Sequence[str], now: int) -> dict[str, dict[str, Any]]:
     """The stored states of these subjects (rows created empty where missing, race-free), locked in key order for
     the rest of the transaction on PostgreSQL (the write path's lock order). One statement whatever the count on
     PostgreSQL, two on SQLite."""
     keys = sorted(set(subjects))
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.connection().execute(_UPSERT_LOCK, {"keys": keys, "at": now})
-        return {key: state or {} for key, state in rows}
+        return run_read(session.connection(), lock_many_read(subjects=keys, now=now))
     ensure_aggregate_rows(session, keys=keys, now=now)
     out: dict[str, dict[str, Any]] = {}
     for k in range(0, len(keys), 500):  # bound parameters per statement are limited (SQLite)
@@ -107,12 +114,51 @@ def lock_many(session: Session, *, subjects: Sequence[str], now: int) -> dict[st
     return out
 
 
-def save_many(session: Session, *, rows: Sequence[tuple[str, dict[str, Any], int]], now: int) -> None:
-    """UPDATE (subject, state, review count) of rows locked by :func:`lock_many`, in one executemany."""
-    if rows:
-        stmt = (
-            update(_T)
-            .where(_T.c.subject_normalized == bindparam("key"))
-            .values(state=bindparam("st"), review_count=bindparam("n"), updated_at=bindparam("at"))
-        )
-        session.connection().execute(stmt, [{"key": k, "st": st, "n": n, "at": now} for k, st, n in rows])
+_SAVED = func.json_populate_recordset(literal_column("NULL::subject_aggregates"),
+                                      bindparam("agg_rows", type_=JSON)).table_valued(
+    "subject_normalized", "state", "review_count", "updated_at"
+).alias("saved")  # fmt: skip
+# Every row in one JSON parameter (as ``batch.insert_rows``): one statement whatever the count, and its bound
+# parameter is prefixed so it can ride along with a group's rows (batch.Rider).
+_SAVE_MANY = (
+    update(_T)
+    .where(_T.c.subject_normalized == _SAVED.c.subject_normalized)
+    .values(state=_SAVED.c.state, review_count=_SAVED.c.review_count, updated_at=_SAVED.c.updated_at)
+)
+_SAVE_EACH = (
+    update(_T)
+    .where(_T.c.subject_normalized == bindparam("key"))
+    .values(state=bindparam("st"), review_count=bindparam("n"), updated_at=bindparam("at"))
+)
+
+
+_DROP_EMPTY = delete(_T).where(
+    _T.c.subject_normalized == any_(bindparam("agg_unused", type_=ARRAY(String))),
+    _T.c.review_count == literal_column("0"),
+    cast(_T.c.state, Text) == literal_column("'{}'"),
+)
+
+
+def drop_empty(*, subjects: Sequence[str]) -> Rider:
+    """A write (PostgreSQL; to run with the caller's rows or alone, ``batch.insert_rows``) deleting these subjects'
+    aggregate rows, which the caller holds locked and read empty and did not change: rows the write path created
+    when it locked them (``lock_many``) for reviews it then did not write — a repeated request, a refused item of a
+    group. An empty row and no row mean the same; a row holding any state is never deleted."""
+    return Rider(statement=_DROP_EMPTY, params={"agg_unused": sorted(subjects)})
+
+
+def save_many(session: Session, *, rows: Sequence[tuple[str, dict[str, Any], int]], now: int,
+              riders: list[Rider] | None = None) -> None:  # fmt: skip
+    """UPDATE (subject, state, review count) of rows locked by :func:`lock_many`: one statement on PostgreSQL, one
+    executemany elsewhere. ``riders`` (PostgreSQL): append the UPDATE there instead, for the caller to run with its
+    rows (:func:`~service.store.batch.insert_rows`) — nothing may read these rows before."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(_SAVE_EACH, [{"key": k, "st": st, "n": n, "at": now} for k, st, n in rows])
+        return
+    saved = [{"subject_normalized": k, "state": st, "review_count": n, "updated_at": now} for k, st, n in rows]
+    if riders is not None:
+        riders.append(Rider(statement=_SAVE_MANY, params={"agg_rows": saved}))
+    else:
+        session.connection().execute(_SAVE_MANY, {"agg_rows": saved})

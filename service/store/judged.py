@@ -4,7 +4,9 @@ Storing a review is: serialize on its attester → (API) idempotency and EAS non
 (attester, normalized subject) → learn which of its receipts already back another live review → let the caller
 finish judging with those facts → supersede, insert the review, claim its receipts, add its proof rows, change
 the score aggregates, enqueue it for publishing. All in the caller's transaction (callers add the evidence
-snapshots in it afterwards).
+snapshots in it afterwards). On PostgreSQL an API review's locking reads — the attester lock, the idempotency and
+nonce facts, the live review, the claims and the subject's aggregate row — go out together
+(:func:`lock_and_read`), before the checks that use them.
 
 The rules (who is live, supersession, arriving superseded, replayed receipts, claim transfer) are written once, in
 :func:`_write_review`; a :class:`ChunkWriter` reads the facts they need in one query each and writes the rows with
@@ -26,13 +28,14 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from service.domain import Reason
 from service.errors import ChainRejected, OmaTrustError, ReceiptAlreadyClaimed
+from service.store.aggregates import drop_empty, lock_many_read
 from service.store.batch import (
     CLAIM_KEYS_PER_READ,
     LIVE_PAIRS_PER_READ,
@@ -50,7 +53,14 @@ from service.store.batch import (
     review_values,
     rider_key,
 )
-from service.store.outbox import OutboxFacts, facts_many_read, outbox_facts, outbox_facts_many, outbox_values
+from service.store.outbox import (
+    OutboxFacts,
+    facts_many_read,
+    next_nonce,
+    outbox_facts,
+    outbox_facts_many,
+    outbox_values,
+)
 from service.store.pipeline import Read, can_pipeline, run_reads
 from service.store.reviews import claim_conflicts
 from service.store.tables import OutboxRow, ProofRow, ReceiptClaimRow, ReviewRow
@@ -94,16 +104,22 @@ class AggregateChange(Protocol):
 
     def __call__(
         self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int,
-        riders: list[Rider] | None = None,
+        riders: list[Rider] | None = None, locked: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
-        """``riders``: writes may be appended there (to run with the review's rows) instead of executed now."""
+        """``riders``: writes may be appended there (to run with the review's rows) instead of executed now.
+        ``locked``: subjects' stored states the transaction has locked already (``store.aggregates.lock_many``)."""
 
 
 class GroupAggregates(AggregateChange, Protocol):
     """An :class:`AggregateChange` that records the changes of many reviews and applies them at once."""
 
-    def flush(self, session: Session, *, now: int) -> None:
-        """Lock the recorded subjects' aggregate rows (sorted) and write their new states, in ``session``."""
+    def flush(
+        self, session: Session, *, now: int, riders: list[Rider] | None = None,
+        locked: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:  # fmt: skip
+        """Lock the recorded subjects' aggregate rows (sorted) and write their new states, in ``session``.
+        ``riders``: the write may be appended there instead, to run with the caller's rows. ``locked``: as for
+        ``__call__`` (the rows are not locked again when it holds every recorded subject)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +132,7 @@ class Publication:
     deadline: int
     nonce: int
     signature: str
-    chain_nonce: int  # the attester's EAS nonce as read from the chain before the transaction
+    chain_nonce: int  # the attester's chain nonce before the transaction: read, or the claim when known to be next
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +197,7 @@ def _write_review(
     now: int,
     latest: bool,
     riders: list[Rider] | None = None,
+    locked: Mapping[str, dict[str, Any]] | None = None,
 ) -> tuple[ReviewRow, ReviewRow | None, bool]:
     """The rules of storing a judged review, whatever the target: find the live review of (attester, subject),
     decide the supersession, find the replayed candidate receipts, judge, then supersede, insert, claim and change
@@ -207,7 +224,7 @@ def _write_review(
     target.insert(row=row, proofs=rows.proofs)
     if not arrives_superseded:
         target.claim(replay_keys=rows.receipt_keys, review=row, superseding=superseding.id if superseding else None)
-    aggregates(session, added=row, removed=superseding, now=now, riders=riders)
+    aggregates(session, added=row, removed=superseding, now=now, riders=riders, locked=locked)
     return row, superseding, arrives_superseded
 
 
@@ -239,7 +256,7 @@ def store_judged_review(
 
     Raises:
         ChainRejected(DELEGATION_NONCE): ``publication.nonce`` is not the attester's next nonce (the chain's, or
-            one past the attester's requests still in the outbox).
+            one past the attester's requests this service accepted and has not failed).
         ReceiptAlreadyClaimed: a receipt the review claims backs another live review (a judge that unbinds
             replayed receipts never gets this).
         whatever ``judge`` raises.
@@ -250,7 +267,7 @@ def store_judged_review(
     if not locked and publication is not None and target is None:  # an API review: its reads in one round trip
         [facts], target = lock_and_read(
             session, attesters=[attester], requests=[(publication.content_key, attester)],
-            pairs=[(attester, subject_normalized)], replay_keys=candidate_receipts,
+            pairs=[(attester, subject_normalized)], replay_keys=candidate_receipts, now=now,
         )  # fmt: skip
         own, deferred = target, []
     else:
@@ -259,8 +276,10 @@ def store_judged_review(
         facts = outbox_facts(session, content_key=publication.content_key, attester=attester) if publication else None
     if publication is not None and facts is not None:
         if facts.known_review_id is not None:
+            if own is not None:
+                _drop_unused_aggregates(session, own, written=(), riders=None)
             return Stored(review_id=facts.known_review_id, existing=True)
-        check_nonce(publication, inflight_next=facts.inflight_next)
+        check_nonce(publication, own_next=facts.own_next)
     if target is None:  # one review: its own ChunkWriter, written at once
         target = own = ChunkWriter.load(session, pairs=[(attester, subject_normalized)],
                                         replay_keys=candidate_receipts)  # fmt: skip
@@ -268,7 +287,7 @@ def store_judged_review(
     row, superseding, arrives_superseded = _write_review(
         session, target, attester=attester, subject_normalized=subject_normalized, review_time=review_time,
         candidate_receipts=candidate_receipts, judge=judge, aggregates=aggregates, now=now, latest=latest,
-        riders=deferred,
+        riders=deferred, locked=own.locked_aggregates if own is not None else None,
     )  # fmt: skip
     outbox = _outbox_row(publication, review_id=row.id, attester=attester, now=now) if publication else None
     if own is not None:
@@ -290,12 +309,15 @@ def lock_and_read(
     requests: Sequence[tuple[str, str]],
     pairs: Iterable[tuple[str, str]],
     replay_keys: Iterable[str],
+    now: int,
 ) -> tuple[list[OutboxFacts], ChunkWriter]:
     """:func:`lock_attesters`, then :func:`outbox_facts_many` of ``requests`` (content key, attester) and
-    :meth:`ChunkWriter.load` — on PostgreSQL sent as one pipeline (``store.pipeline``): two round trips instead of
-    five (psycopg waits for BEGIN first), and the server takes the locks in the same order, each statement after the
-    one before. The live reviews and claims are read (and locked) before the caller learns that a request was
-    accepted already or carries a wrong nonce, as a group always did: a repeat costs the reads it skipped before.
+    :meth:`ChunkWriter.load` — on PostgreSQL sent as one pipeline (``store.pipeline``) with the lock of the pairs'
+    subject aggregate rows (``store.aggregates.lock_many``, kept in ``ChunkWriter.locked_aggregates``): two round
+    trips instead of six (psycopg waits for BEGIN first), and the server takes the locks in the write path's order,
+    each statement after the one before. The live reviews, claims and aggregate rows are locked before the caller
+    learns that a request was accepted already or carries a wrong nonce: a repeat costs the reads it skipped
+    before, and takes (and, for a subject that had none, creates and then deletes) the aggregate row's lock.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database failed (nothing is written).
@@ -305,21 +327,23 @@ def lock_and_read(
     if requests and len(wanted) <= LIVE_PAIRS_PER_READ and len(keys) <= CLAIM_KEYS_PER_READ and can_pipeline(conn):
         locks = sorted({_lock_key(a) for a in attesters})
         reads = [Read(statement=_LOCK_MANY, params={"ks": locks}, result=list), facts_many_read(requests=requests),
-                 live_ids_read(pairs=wanted), claims_read(replay_keys=keys)]  # fmt: skip
-        _, facts, live_ids, claims = run_reads(conn, reads=reads)
-        return facts, ChunkWriter.from_reads(pairs=wanted, live=live_rows(session, ids=live_ids), claims=claims)
+                 live_ids_read(pairs=wanted), claims_read(replay_keys=keys),
+                 lock_many_read(subjects=[s for _, s in wanted], now=now)]  # fmt: skip
+        _, facts, live_ids, claims, states = run_reads(conn, reads=reads)
+        return facts, ChunkWriter.from_reads(pairs=wanted, live=live_rows(session, ids=live_ids), claims=claims,
+                                             locked_aggregates=states)  # fmt: skip
     lock_attesters(session, attesters=attesters)
     return outbox_facts_many(session, requests=requests), ChunkWriter.load(session, pairs=wanted, replay_keys=keys)
 
 
-def check_nonce(publication: Publication, *, inflight_next: int | None) -> None:
-    """The EAS nonce rule of an API review: its nonce is the attester's next — the chain's, or one past the
-    attester's requests still in the outbox (they land in order).
+def check_nonce(publication: Publication, *, own_next: int | None) -> None:
+    """The EAS nonce rule of an API review: its nonce is the attester's next (``store.outbox.next_nonce`` of
+    ``publication.chain_nonce`` and ``own_next``).
 
     Raises:
         ChainRejected(DELEGATION_NONCE): it is not.
     """
-    expected = max(publication.chain_nonce, inflight_next or 0)
+    expected = next_nonce(chain=publication.chain_nonce, own_next=own_next)
     if publication.nonce != expected:
         raise ChainRejected(Reason.DELEGATION_NONCE, f"nonce {publication.nonce}, expected {expected}")
 
@@ -377,7 +401,7 @@ def store_submissions(
         session, attesters=[i.attester for i in items],
         requests=[(i.publication.content_key, i.attester) for i in items],
         pairs=[(i.attester, i.subject_normalized) for i in items],
-        replay_keys=[k for i in items for k in i.candidate_receipts],
+        replay_keys=[k for i in items for k in i.candidate_receipts], now=now,
     )  # fmt: skip
     accepted: dict[str, str] = {}  # content key → review id, accepted in this group
     next_nonce: dict[str, int] = {}  # attester → one past the nonces accepted in this group
@@ -391,7 +415,7 @@ def store_submissions(
             out.append(Stored(review_id=known, existing=True))
             continue
         try:
-            check_nonce(pub, inflight_next=max(fact.inflight_next or 0, next_nonce.get(item.attester, 0)) or None)
+            check_nonce(pub, own_next=max(fact.own_next or 0, next_nonce.get(item.attester, 0)) or None)
             row, superseding, arrives_superseded = _write_review(
                 session, target, attester=item.attester, subject_normalized=item.subject_normalized,
                 review_time=item.review_time, candidate_receipts=item.candidate_receipts,
@@ -410,14 +434,33 @@ def store_submissions(
             riders.setdefault(rider_key(rider), rider)
         out.append(Stored(review_id=row.id, superseded=superseding.id if superseding else None,
                           arrives_superseded=arrives_superseded))  # fmt: skip
-    aggregates.flush(session, now=now)  # the subjects' rows locked before the inserts (see above)
+    saves: list[Rider] = []  # the aggregates' new states, written with the rows
+    aggregates.flush(session, now=now, riders=saves, locked=target.locked_aggregates)  # locked before the inserts
+    written = [i for i, o in zip(items, out, strict=True) if isinstance(o, Stored) and not o.existing]
+    _drop_unused_aggregates(session, target, written=written, riders=saves)
     # In a fixed order (by their parameters): two groups inserting the same jobs in different orders would wait on
     # each other's uncommitted rows. Riders of one call must not share parameter names: the rest run alone.
     distinct = [riders[k] for k in sorted(riders)]
-    target.flush(session, outboxes=outboxes, riders=distinct[:1])
+    target.flush(session, outboxes=outboxes, riders=[*saves, *distinct[:1]])
     for rider in distinct[1:]:
         insert_rows(session, tables=[], riders=[rider])
     return out
+
+
+def _drop_unused_aggregates(
+    session: Session, writer: ChunkWriter, *, written: Sequence[Submission], riders: list[Rider] | None
+) -> None:
+    """Delete the aggregate rows ``lock_and_read`` locked and found empty (it created them) whose subject none of
+    the ``written`` items is about: what storing nothing of the others would have left (no row). Appended to
+    ``riders``, or run now when it is None."""
+    wanted = {i.subject_normalized for i in written}
+    unused = [s for s, state in (writer.locked_aggregates or {}).items() if not state and s not in wanted]
+    if not unused:
+        return
+    if riders is not None:
+        riders.append(drop_empty(subjects=unused))
+    else:
+        insert_rows(session, tables=[], riders=[drop_empty(subjects=unused)])
 
 
 def _judge_refusing(judge: Callable[[Placement], JudgedRows], placement: Placement) -> JudgedRows:
@@ -443,6 +486,7 @@ class ChunkWriter:
         self._changed_claims: dict[str, ReviewRow] = {}  # replay key → the review it now backs
         self._rows: list[ReviewRow] = []
         self._proofs: list[ProofRow] = []
+        self.locked_aggregates: dict[str, dict[str, Any]] | None = None  # the subjects' states, locked (lock_and_read)
 
     @classmethod
     def load(
@@ -456,10 +500,13 @@ class ChunkWriter:
 
     @classmethod
     def from_reads(
-        cls, *, pairs: Iterable[tuple[str, str]], live: Iterable[ReviewRow], claims: Iterable[tuple[str, str, bool]]
-    ) -> ChunkWriter:
-        """A writer over facts read already: the live reviews of ``pairs`` and the claims (as :func:`claims_of`)."""
+        cls, *, pairs: Iterable[tuple[str, str]], live: Iterable[ReviewRow], claims: Iterable[tuple[str, str, bool]],
+        locked_aggregates: dict[str, dict[str, Any]] | None = None,
+    ) -> ChunkWriter:  # fmt: skip
+        """A writer over facts read already: the live reviews of ``pairs`` and the claims (as :func:`claims_of`),
+        and the subjects' aggregate states when the caller locked them (``store.aggregates.lock_many``)."""
         writer = cls()
+        writer.locked_aggregates = locked_aggregates
         for pair in pairs:
             writer._live[pair] = None
         for row in live:

@@ -18,10 +18,6 @@ from service.store.tables import OutboxRow
 TERMINAL = ("confirmed", "failed")
 
 
-def find_by_content_key(session: Session, *, content_key: str) -> OutboxRow | None:
-    return session.exec(select(OutboxRow).where(OutboxRow.content_key == content_key)).first()
-
-
 def outboxes_for(session: Session, *, review_ids: list[str]) -> dict[str, OutboxRow]:
     """The outbox row of each review that has one (one query)."""
     if not review_ids:
@@ -74,21 +70,11 @@ def _next_nonce(nonces: Sequence[str]) -> int | None:
     return max(int(n) for n in nonces) + 1 if nonces else None
 
 
-def next_inflight_nonce(session: Session, *, attester: str) -> int | None:
-    """One past the highest EAS nonce of the attester's requests still in flight (pending/submitted), if any."""
-    nonces = session.exec(
-        select(OutboxRow.nonce).where(OutboxRow.attester == attester, col(OutboxRow.state).in_(IN_FLIGHT))
-    ).all()
-    return _next_nonce(nonces)
-
-
-def next_own_nonce(session: Session, *, attester: str) -> int | None:
-    """One past the highest EAS nonce of the attester's requests this service accepted and has not failed
-    (pending, submitted or confirmed): the next nonce as far as our own publishing knows."""
-    nonces = session.exec(
-        select(OutboxRow.nonce).where(OutboxRow.attester == attester, col(OutboxRow.state).in_(OWN))
-    ).all()
-    return _next_nonce(nonces)
+def next_nonce(*, chain: int, own_next: int | None) -> int:
+    """The EAS nonce an attester's next request must carry: the chain's, or one past their requests this service
+    accepted and has not failed (``own_next``, ``OWN`` states: they land in order), whichever is higher. Confirmed
+    requests count too: ``chain`` may be a read older than their confirmation."""
+    return max(chain, own_next or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +82,7 @@ class OutboxFacts:
     """What the outbox knows about one signed request and its attester (:func:`outbox_facts`)."""
 
     known_review_id: str | None  # the review of an accepted request with the same content key (any state)
-    own_next: int | None  # as :func:`next_own_nonce`
-    inflight_next: int | None  # as :func:`next_inflight_nonce`
+    own_next: int | None  # one past the highest nonce of the attester's requests in ``OWN`` states
 
 
 _O = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -110,21 +95,19 @@ _FACTS = union_all(
 )
 
 
-def outbox_facts(conn: Session | Connection, *, content_key: str, attester: str) -> OutboxFacts:
-    """:func:`find_by_content_key`, :func:`next_own_nonce` and :func:`next_inflight_nonce` in one statement (one
-    round trip; plain columns, no ORM objects). Works on a session (in its transaction) or a bare connection."""
+def outbox_facts(conn: Session | Connection, *, content_key: str | None, attester: str) -> OutboxFacts:
+    """The review of the accepted request with this content key (None: not asked) and the attester's next nonce by
+    our own requests (``OWN``), in one statement (one round trip; plain columns, no ORM objects). Works on a session
+    (in its transaction) or a bare connection."""
     bare = conn.connection() if isinstance(conn, Session) else conn
     known: str | None = None
     own: list[str] = []
-    inflight: list[str] = []
     for what, value, nonce in bare.execute(_FACTS, {"key": content_key, "attester": attester}):
         if what == "k":
             known = value
         else:
             own.append(nonce)
-            if value in IN_FLIGHT:
-                inflight.append(nonce)
-    return OutboxFacts(known_review_id=known, own_next=_next_nonce(own), inflight_next=_next_nonce(inflight))
+    return OutboxFacts(known_review_id=known, own_next=_next_nonce(own))
 
 
 def outbox_facts_many(conn: Session | Connection, *, requests: Sequence[tuple[str, str]]) -> list[OutboxFacts]:
@@ -142,22 +125,12 @@ def facts_many_read(*, requests: Sequence[tuple[str, str]]) -> Read[list[OutboxF
     def facts(rows: Iterable[Sequence[Any]]) -> list[OutboxFacts]:
         known: dict[str, str] = {}
         own: dict[str, list[str]] = {}
-        inflight: dict[str, list[str]] = {}
         for what, key, value, nonce in rows:
             if what == "k":
                 known[key] = value
             else:
                 own.setdefault(key, []).append(nonce)
-                if value in IN_FLIGHT:
-                    inflight.setdefault(key, []).append(nonce)
-        return [
-            OutboxFacts(
-                known_review_id=known.get(k),
-                own_next=_next_nonce(own.get(a, [])),
-                inflight_next=_next_nonce(inflight.get(a, [])),
-            )
-            for k, a in requests
-        ]
+        return [OutboxFacts(known_review_id=known.get(k), own_next=_next_nonce(own.get(a, []))) for k, a in requests]
 
     return Read(statement=_FACTS_MANY, params={"keys": keys, "attesters": attesters}, result=facts)
 

@@ -4,10 +4,13 @@
 and a write per review. ``ChunkAggregates`` is an ``AggregateChange`` that records each change as the scoring core
 sees it *at the moment of the write* (a row may be superseded later in the same chunk: the snapshot keeps the order
 of events exact), and :meth:`flush` applies them in order per subject (``withdraw.apply_many``: every touched row
-locked in sorted order — the write path's lock order — read in one query and written in one executemany).
+locked in sorted order — the write path's lock order — read in one query and written in one statement).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from sqlmodel import Session
 
@@ -26,7 +29,7 @@ class ChunkAggregates:
 
     def __call__(
         self, session: Session, *, added: ReviewRow | None, removed: ReviewRow | None, now: int,
-        riders: list[Rider] | None = None,
+        riders: list[Rider] | None = None, locked: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:  # fmt: skip
         subject = (added or removed).subject_normalized  # type: ignore[union-attr]
         if removed is not None:
@@ -42,11 +45,15 @@ class ChunkAggregates:
     def rollback_to(self, mark: int) -> None:
         del self._ops[mark:]
 
-    def flush(self, session: Session, *, now: int) -> None:
-        """Apply everything recorded, in the caller's transaction, and forget it."""
+    def flush(
+        self, session: Session, *, now: int, riders: list[Rider] | None = None,
+        locked: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:  # fmt: skip
+        """Apply everything recorded, in the caller's transaction, and forget it. ``riders`` and ``locked``: see
+        ``withdraw.apply_many``."""
         ops: dict[str, list[tuple[bool, ScoredReview]]] = {}
         for subject, add, review in self._ops:
             ops.setdefault(subject, []).append((add, review))
         if ops:
-            apply_many(session, rt=self.rt, ops=ops, now=now)
+            apply_many(session, rt=self.rt, ops=ops, now=now, riders=riders, locked=locked)
         self._ops.clear()

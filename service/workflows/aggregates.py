@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,13 +120,16 @@ def apply_review_change(
     params: ScoringParams = DEFAULT_PARAMS,
     on_stale: Callable[[], None] = _ignore,
     riders: list[Rider] | None = None,
+    locked: Mapping[str, dict[str, Any]] | None = None,
 ) -> None:
     """Add ``added`` (live) and retire ``removed`` (now superseded) in the subject's aggregate, in the caller's
     transaction. Both must be about the same subject. A stale row (other scoring units) is not changed:
     ``on_stale`` is called and the rebuild it triggers recomputes the row from the reviews, this one included.
-    ``riders``: the row is read and locked now, its write appended there (see ``write_state``)."""
+    ``riders``: the row is read and locked now, its write appended there (see ``write_state``). ``locked``: the
+    stored states of subjects the transaction has locked already (then the row is not locked again)."""
     subject = (added or removed).subject_normalized  # type: ignore[union-attr]
-    state = lock_state(session, subject_normalized=subject, now=now)
+    state = locked[subject] if locked is not None and subject in locked else lock_state(
+        session, subject_normalized=subject, now=now)  # fmt: skip
     try:
         before = aggregate_from_state(state, params=params)
     except StaleAggregate:

@@ -2,9 +2,13 @@
 
 What the service knows: its own outbox (requests of the attester it accepted — pending, submitted or confirmed —
 consume nonces in order, so the next one is one past the highest) and recent chain reads (``NonceBook``, a
-bounded per-process cache with a TTL). When the claimed nonce is exactly the next one by that knowledge, no RPC is
-made; on any mismatch the chain is read again and that value is used (and cached). So a stale value never turns a
-right request into a refusal, and a wrong nonce is refused with a clean 422 ``delegation-nonce`` as before.
+bounded per-process cache with a TTL). When the claimed nonce is exactly the next one by a recent read (and, if that
+differs, by the outbox), no RPC is made; otherwise the chain is read again and that value is used (and cached). So
+a stale value never turns a right request into a refusal, and a wrong nonce is refused with a clean 422
+``delegation-nonce`` as before. The outbox is read before the look-ups only when a recent or fresh chain read does
+not already match the claim (:func:`nonce_to_check`): the write transaction checks the claim against the outbox in
+any case. An attester this process has not read lately costs one ``getNonce`` even when our outbox knows their
+next nonce (a new reviewer, the common case, then needs no outbox read); with the chain down, the outbox answers.
 
 The one thing this cannot see is the attester spending a nonce *elsewhere* (another relayer) since the last read;
 such a request would also have raced the chain without the cache. It is caught before any gas is spent: the
@@ -17,11 +21,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from service.chain.addresses import checksum_cached
-from service.store.engine import session_scope
-from service.store.outbox import next_own_nonce
+from service.errors import ChainUnavailable
+from service.store.engine import read_scope
+from service.store.outbox import OutboxFacts, next_nonce, outbox_facts
 from service.ttl_cache import TtlLru
 
 if TYPE_CHECKING:  # runtime.py holds a NonceBook
@@ -59,28 +65,66 @@ class SeenHashes:
                 self._entries.popitem(last=False)
 
 
-def chain_nonce_for(*, rt: Runtime, attester: str, claimed: int) -> int:
-    """The attester's chain nonce to check ``claimed`` against (``attester`` lower-case): ``claimed`` itself when
-    the outbox or a recent chain read says it is the next one, else a fresh ``getNonce``.
+@dataclass(frozen=True, slots=True)
+class NonceCheck:
+    """What a submission's nonce is checked against before its look-ups (:func:`nonce_to_check`)."""
+
+    chain: int  # the attester's chain nonce to record with the request (``claimed`` when known to be next)
+    expected: int  # the nonce the request must carry
+    facts: OutboxFacts | None  # the outbox's facts, when they had to be read
+
+
+def nonce_to_check(*, rt: Runtime, attester: str, claimed: int, outbox: Callable[[], OutboxFacts]) -> NonceCheck:
+    """The EAS nonce a submission of ``attester`` (lower-case) claiming ``claimed`` is checked against before its
+    look-ups, with as little I/O as the service's knowledge allows, in this order:
+
+    1. a recent chain read (``rt.nonces``) equals ``claimed``: nothing is read;
+    2. a recent chain read differs: ``outbox()`` — the claim is right when it is one past our own requests;
+    3. otherwise the chain is read (and cached): a fresh value equal to ``claimed`` needs nothing more;
+    4. it differs, or the chain cannot be read: ``outbox()`` (if not read yet) — expected is
+       ``store.outbox.next_nonce`` of the two (the claim itself when the chain is down, no recent read is cached
+       and the outbox says it is next).
+
+    Skipping the outbox read is safe: the write transaction checks the nonce again against the outbox, under the
+    attester's lock (``store.judged.check_nonce``), so a request whose nonce our own outbox has spent is refused
+    there (422 ``delegation-nonce``) or, the same request repeated, answered with its review.
 
     Raises:
-        ChainUnavailable: the chain had to be read and could not be.
-    """
-    with session_scope(rt.engine) as session:
-        own = next_own_nonce(session, attester=attester)
-    return chain_nonce_given(rt=rt, attester=attester, claimed=claimed, own=own)
-
-
-def chain_nonce_given(*, rt: Runtime, attester: str, claimed: int, own: int | None) -> int:
-    """:func:`chain_nonce_for` with the outbox's knowledge already read (``own``: ``next_own_nonce`` of the
-    attester, read by the caller in its own session — one database round-trip fewer per submission).
-
-    Raises:
-        ChainUnavailable: the chain had to be read and could not be.
+        ChainUnavailable: the chain had to be read, could not be, and the outbox does not tell the nonce.
+        whatever ``outbox`` raises.
     """
     cached = rt.nonces.get(attester)
-    if (own is not None or cached is not None) and claimed == max(own or 0, cached or 0):
-        return claimed
-    fresh = rt.eas.get_nonce(attester=checksum_cached(attester))
+    if cached == claimed:
+        return NonceCheck(chain=claimed, expected=claimed, facts=None)
+    facts = None
+    if cached is not None:
+        facts = outbox()
+        if claimed == next_nonce(chain=cached, own_next=facts.own_next):
+            return NonceCheck(chain=claimed, expected=claimed, facts=facts)
+    try:
+        fresh = rt.eas.get_nonce(attester=checksum_cached(attester))
+    except ChainUnavailable:
+        facts = facts if facts is not None else outbox()
+        if cached is None and claimed == facts.own_next:  # our outbox knows (nothing newer read); the write re-checks
+            return NonceCheck(chain=claimed, expected=claimed, facts=facts)
+        raise
     rt.nonces.put(attester, fresh)
-    return fresh
+    if fresh == claimed and facts is None:
+        return NonceCheck(chain=fresh, expected=fresh, facts=None)
+    facts = facts if facts is not None else outbox()
+    return NonceCheck(chain=fresh, expected=next_nonce(chain=fresh, own_next=facts.own_next), facts=facts)
+
+
+def chain_nonce_for(*, rt: Runtime, attester: str, claimed: int) -> NonceCheck:
+    """:func:`nonce_to_check` with the outbox read on a connection of its own (tests, tools).
+
+    Raises:
+        ChainUnavailable: as :func:`nonce_to_check`.
+        sqlalchemy.exc.SQLAlchemyError: the outbox could not be read.
+    """
+
+    def read() -> OutboxFacts:
+        with read_scope(rt.engine) as conn:
+            return outbox_facts(conn, content_key=None, attester=attester)
+
+    return nonce_to_check(rt=rt, attester=attester, claimed=claimed, outbox=read)

@@ -5,6 +5,7 @@ The bytes the reviewer signed (EAS ``data``) are the bytes we decode and later a
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from service.chain.codec import decode_review, encode_review
 from service.chain.publisher import DelegatedRequest
 from service.dids import did_address, normalize_did
 from service.domain import PaymentCheck, ProofStatus, Reason, Review
-from service.errors import BindingFailed, ChainRejected, MalformedInput, ReceiptAlreadyClaimed
+from service.errors import BindingFailed, MalformedInput, OmaTrustError, ReceiptAlreadyClaimed
 from service.storable import unstorable, verdict_values
 from service.store.batch import new_review_row, new_row
 from service.store.engine import read_scope, session_scope
@@ -32,7 +33,7 @@ from service.store.judged import (
     store_judged_review,
     store_submissions,
 )
-from service.store.outbox import find_by_content_key, next_inflight_nonce, outbox_facts
+from service.store.outbox import OutboxFacts, next_nonce, outbox_facts
 from service.store.tables import ProofRow, ReviewRow
 from service.verdicts import ReviewVerdict, is_self_review, raise_for_problem, validate_review
 from service.verdicts.onchain import OnchainContext
@@ -40,7 +41,7 @@ from service.workflows.aggregate_batch import ChunkAggregates
 from service.workflows.aggregates import review_change
 from service.workflows.evaluate import evaluate_review
 from service.workflows.evidence import keep_evidence
-from service.workflows.nonces import chain_nonce_given
+from service.workflows.nonces import nonce_to_check
 from service.workflows.omatrust_sync import onchain_context
 from service.workflows.payment_check import (
     check_payments,
@@ -106,18 +107,15 @@ def prepare_review(*, rt: Runtime, attester: str, review: Review, deadline: int)
     return Prepared(typed_data=typed, data=data, recipient=recipient)
 
 
-def expected_nonce(*, rt: Runtime, attester: str, chain_nonce: int | None = None) -> int:
-    """The EAS nonce the attester's next request must carry: the chain's, or one past their requests still
-    waiting in the outbox (they land in order).
+def expected_nonce(*, rt: Runtime, attester: str) -> int:
+    """The EAS nonce the attester's next request must carry (``store.outbox.next_nonce`` of a fresh chain read and
+    our outbox).
 
     Raises:
         ChainUnavailable: the nonce could not be read.
     """
-    if chain_nonce is None:
-        chain_nonce = rt.eas.get_nonce(attester=checksum_cached(attester))
-    with session_scope(rt.engine) as session:
-        inflight = next_inflight_nonce(session, attester=attester)
-    return max(chain_nonce, inflight or 0)
+    chain = rt.eas.get_nonce(attester=checksum_cached(attester))
+    return next_nonce(chain=chain, own_next=_outbox_facts(rt, None, attester).own_next)
 
 
 def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, nonce: int, signature: str) -> str:
@@ -135,9 +133,11 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
     """Accept a signed review and enqueue it for publishing. Returns the rows written, or the existing review's id
     when the same signed request was already accepted.
 
-    Database round-trips: one read before any look-up (already accepted? the attester's next nonce as our outbox
-    knows it: one statement, no transaction) and the write transaction; the chain is read only when the outbox and
-    the recent-read cache cannot tell the attester's nonce (see ``service.workflows.nonces``).
+    Database round-trips: the write transaction, and a read before any look-up (already accepted? the attester's
+    next nonce as our outbox knows it: one statement, no transaction) only when the claimed nonce is not the one a
+    recent or fresh chain read gives; the chain is read only when the outbox and the recent-read cache cannot tell
+    the attester's nonce (``service.workflows.nonces.nonce_to_check``). A refused request is looked up by its
+    content key before the refusal is answered: the same request accepted before is answered with its review.
 
     Raises:
         MalformedInput: undecodable data or a schema rule broken (422).
@@ -161,25 +161,22 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         signature=bytes.fromhex(signature.removeprefix("0x")),
     )
     key = rt.eas.content_key(request=request)
-    with read_scope(rt.engine) as conn:  # already accepted? our outbox's view of the attester's nonce
-        facts = outbox_facts(conn, content_key=key, attester=attester)
-    if facts.known_review_id is not None:
-        return Accepted(review_id=facts.known_review_id, existing=True)
-    # RPC only when unknown
-    chain_nonce = chain_nonce_given(rt=rt, attester=attester, claimed=nonce, own=facts.own_next)
-    expected = max(chain_nonce, facts.inflight_next or 0)  # one past the attester's requests still in the outbox
     try:  # refused early (before any look-up); the nonce is checked again where it counts, in the write
-        rt.eas.check_delegated(request=request, now=now, expected_nonce=expected, review=review)
-    except ChainRejected as exc:
-        if exc.reason is Reason.DELEGATION_NONCE and (accepted := _accepted(rt, key)) is not None:
-            return Accepted(review_id=accepted, existing=True)  # the same request was accepted meanwhile
+        nonce_check = nonce_to_check(rt=rt, attester=attester, claimed=nonce,
+                                     outbox=functools.partial(_outbox_facts, rt, key, attester))  # fmt: skip
+        if nonce_check.facts is not None and nonce_check.facts.known_review_id is not None:
+            return Accepted(review_id=nonce_check.facts.known_review_id, existing=True)
+        rt.eas.check_delegated(request=request, now=now, expected_nonce=nonce_check.expected, review=review)
+        verdict = check_proofs(rt=rt, attester=attester, review=review, now=now)
+        verdict, payments = check_chain_evidence(rt=rt, attester=attester, review=review, verdict=verdict, now=now)
+        refusal = unstorable(verdict_values(verdict, payments))  # e.g. a "\u0000" in a proof's JSON: not a 500
+        if refusal:
+            raise MalformedInput(Reason.VALUE_NOT_STORABLE, f"a proof holds a value no database can store: {refusal}")
+    except OmaTrustError:
+        known = _outbox_facts(rt, key, attester).known_review_id
+        if known is not None:  # the same request, accepted before or meanwhile: the outbox may not have been asked
+            return Accepted(review_id=known, existing=True)  # (nonce_to_check)
         raise
-
-    verdict = check_proofs(rt=rt, attester=attester, review=review, now=now)
-    verdict, payments = check_chain_evidence(rt=rt, attester=attester, review=review, verdict=verdict, now=now)
-    refusal = unstorable(verdict_values(verdict, payments))  # e.g. a "\u0000" in a proof's JSON: refused, not a 500
-    if refusal:
-        raise MalformedInput(Reason.VALUE_NOT_STORABLE, f"a proof holds a value no database can store: {refusal}")
 
     subject_normalized = normalize_did(review.subject)
     review_id = uuid.uuid4().hex
@@ -224,7 +221,7 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         deadline=deadline,
         nonce=nonce,
         signature="0x" + request.signature.hex(),
-        chain_nonce=chain_nonce,
+        chain_nonce=nonce_check.chain,
     )
     submission = Submission(
         attester=attester,
@@ -365,10 +362,9 @@ def check_chain_evidence(
     return verdict, payments
 
 
-def _accepted(rt: Runtime, content_key: str) -> str | None:
-    with session_scope(rt.engine) as session:
-        existing = find_by_content_key(session, content_key=content_key)
-    return existing.review_id if existing is not None else None
+def _outbox_facts(rt: Runtime, content_key: str | None, attester: str) -> OutboxFacts:
+    with read_scope(rt.engine) as conn:  # one statement: no transaction
+        return outbox_facts(conn, content_key=content_key, attester=attester)
 
 
 def proof_rows(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from service.errors import StaleAggregate
 from service.scoring import ScoredReview, SubjectAggregate, aggregate_add, aggregate_remove
 from service.store.aggregates import lock_many, save_many
+from service.store.batch import Rider
 from service.store.tables import ReviewRow
 from service.workflows.aggregates import aggregate_from_state, aggregate_to_state, aggregates_changed, scored
 from service.workflows.runtime import Runtime
@@ -128,12 +129,16 @@ def apply_scored(
 
 
 def apply_many(
-    session: Session, *, rt: Runtime, ops: dict[str, list[tuple[bool, ScoredReview]]], now: int
-) -> None:
+    session: Session, *, rt: Runtime, ops: dict[str, list[tuple[bool, ScoredReview]]], now: int,
+    riders: list[Rider] | None = None, locked: Mapping[str, dict[str, Any]] | None = None,
+) -> None:  # fmt: skip
     """Apply (add?, review) operations, in order, to each subject's aggregate, in the caller's transaction: the
-    subjects are locked in sorted order (the write path's lock order); one read and one executemany for all (the
+    subjects are locked in sorted order (the write path's lock order); one read and one write for all (the
     global aggregate is folded from these rows when read: ``aggregates.global_aggregate``). A stale or inconsistent
-    aggregate is left as it is and reported to ``rt.aggregates_stale`` (rebuilt from the reviews)."""
+    aggregate is left as it is and reported to ``rt.aggregates_stale`` (rebuilt from the reviews). ``riders``: the
+    rows are locked and read now, their write may be appended there (``store.aggregates.save_many``). ``locked``:
+    the stored states of subjects the transaction has locked already; when it holds every subject of ``ops`` the
+    rows are not locked again."""
 
     def changed(agg: SubjectAggregate, items: Sequence[tuple[bool, ScoredReview]]) -> SubjectAggregate:
         for add, review in items:
@@ -141,7 +146,10 @@ def apply_many(
         return agg
 
     stale = False
-    states = lock_many(session, subjects=list(ops), now=now)
+    if locked is not None and ops.keys() <= locked.keys():
+        states = locked
+    else:
+        states = lock_many(session, subjects=list(ops), now=now)
     saved: list[tuple[str, dict[str, Any], int]] = []
     for subject in sorted(ops):
         try:
@@ -153,6 +161,6 @@ def apply_many(
             continue
         saved.append((subject, aggregate_to_state(agg), agg.live_count()))
         aggregates_changed(session, before=before, after=agg, params=rt.params)
-    save_many(session, rows=saved, now=now)
+    save_many(session, rows=saved, now=now, riders=riders)
     if stale:
         rt.aggregates_stale()

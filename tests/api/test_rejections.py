@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from service.api.app import create_app
 from service.chain.codec import encode_review
@@ -151,6 +152,23 @@ def test_delegation_nonce_replayed(client: TestClient, reviewer: Reviewer) -> No
     prepared["typedData"]["message"]["deadline"] += 1
     second = reviewer.signed_body(prepared)
     assert_problem(client.post("/v1/reviews", json=second), 422, "delegation-nonce")
+
+
+def test_delegation_nonce_spent_by_a_confirmed_request_despite_a_stale_chain_read(
+    client: TestClient, reviewer: Reviewer
+) -> None:
+    """The nonce our own outbox has spent and seen confirmed is refused although this process's recent chain read
+    (older than the confirmation) still says it is next: the write checks against every request of ours."""
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    prepared = reviewer.prepare(client, subject="did:web:a.example", ratingValue=3).json()
+    assert client.post("/v1/reviews", json=reviewer.signed_body(prepared)).status_code == 201
+    with session_scope(rt.engine) as session:  # published meanwhile (this test's chain is not advanced)
+        session.execute(text("UPDATE outbox SET state = 'confirmed'"))
+    assert rt.nonces.get(reviewer.address.lower()) == 0  # the first request's own chain read, now stale
+    prepared["typedData"]["message"]["deadline"] += 1
+    assert_problem(client.post("/v1/reviews", json=reviewer.signed_body(prepared)), 422, "delegation-nonce")
+    fresh = reviewer.prepare(client, subject="did:web:a.example", ratingValue=3).json()  # prepare says the same
+    assert int(fresh["typedData"]["message"]["nonce"]) == 1
 
 
 # -- proofs and their binding to the review ---------------------------------------------------------------------

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.chain.embedded import EmbeddedChain
 from service.cli.demo_kit import Merchant, Reviewer
 from service.dids import did_address
-from service.domain import USER_REVIEW_SCHEMA_UID
+from service.domain import USER_REVIEW_SCHEMA_UID, Reason
+from service.errors import ChainRejected, ChainUnavailable
 from service.store.engine import session_scope
 from service.store.tables import DidSnapshotRow
 from service.wiring import Wired
-from tests.api.conftest import wait_confirmed
+from tests.api.conftest import Clock, wait_confirmed
 
 
 def test_verified_purchase_lands_on_chain_with_reviewer_as_attester(
@@ -76,6 +79,45 @@ def test_same_signed_request_twice_is_idempotent(client: TestClient, reviewer: R
     assert a.status_code == 201, a.text
     assert b.status_code == 201, b.text
     assert a.json()["id"] == b.json()["id"]
+
+
+def test_a_repeat_that_would_now_be_refused_is_answered_with_its_review(
+    client: TestClient, merchant: Merchant, reviewer: Reviewer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same signed request, repeated after its deadline and its receipt's freshness have passed, then also with
+    the chain unreadable: answered with the review it created, not refused — the early checks (which skip the
+    outbox when a chain read matches the nonce) refuse it, and the refusal is checked against the outbox."""
+    receipt = merchant.receipt(payer=reviewer.address, issued_at=int(time.time()) - 60)
+    prepared = reviewer.prepare(client, subject=merchant.did, ratingValue=4, proofs=[receipt]).json()
+    body = reviewer.signed_body(prepared)
+    first = client.post("/v1/reviews", json=body)
+    assert first.status_code == 201, first.text
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    clock.offset = 30 * 24 * 3600.0
+    refusals: list[str] = []
+    check = rt.eas.check_delegated
+
+    def checked(**kw: Any) -> None:
+        try:
+            check(**kw)
+        except ChainRejected as exc:
+            refusals.append(exc.reason.value)
+            raise
+
+    monkeypatch.setattr(rt.eas, "check_delegated", checked)
+    expired = client.post("/v1/reviews", json=body)
+    assert expired.status_code == 201, expired.text
+    assert expired.json()["id"] == first.json()["id"]
+    assert refusals == ["delegation-expired"]  # refused by the early checks, answered from the outbox
+
+    def unreachable(*, attester: str) -> int:
+        raise ChainUnavailable(Reason.RPC_FAILED, "the node is down")
+
+    rt.nonces.clear()
+    monkeypatch.setattr(rt.eas, "get_nonce", unreachable)
+    again = client.post("/v1/reviews", json=body)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
 
 
 def test_attestation_config_describes_the_domain(client: TestClient, chain: EmbeddedChain) -> None:

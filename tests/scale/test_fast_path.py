@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 
 from service.chain.delegation import DelegatedRequest, EasDomain, attest_digest, attest_typed_data
 from service.cli.serve import check_processes
-from service.domain import USER_REVIEW_SCHEMA_UID
-from service.errors import MalformedInput
+from service.domain import USER_REVIEW_SCHEMA_UID, Reason
+from service.errors import ChainUnavailable, MalformedInput
 from service.store.engine import make_engine, session_scope
 from service.store.jobqueue import relayer_slot, slot_digits
 from service.store.migrate import upgrade
+from service.store.outbox import OutboxFacts
 from service.store.tables import OutboxRow, ReviewRow
-from service.workflows.nonces import NonceBook, chain_nonce_for
+from service.workflows.nonces import NonceBook, chain_nonce_for, nonce_to_check
 from service.workflows.runtime import Runtime
 
 DOMAIN = EasDomain(name="EAS", version="1.4.0", chain_id=31337,
@@ -34,10 +35,12 @@ class CountingChain:
     """Unit-level stand-in for EasClient.get_nonce (the real path is covered by tests/scale/test_publish_workers)."""
 
     def __init__(self, nonce: int) -> None:
-        self.nonce, self.calls = nonce, 0
+        self.nonce, self.calls, self.down = nonce, 0, False
 
     def get_nonce(self, *, attester: str) -> int:
         self.calls += 1
+        if self.down:
+            raise ChainUnavailable(Reason.RPC_FAILED, "the node is down")
         return self.nonce
 
 
@@ -60,29 +63,59 @@ def _outbox(rt: Runtime, *, nonce: int, state: str) -> None:
                               signature="0x", state=state, created_at=1, updated_at=1))  # fmt: skip
 
 
-def test_next_nonce_from_the_outbox_needs_no_chain_read(tmp_path: Path) -> None:
+def test_next_nonce_from_the_outbox_after_one_chain_read_or_with_the_chain_down(tmp_path: Path) -> None:
     chain = CountingChain(nonce=0)
     rt = _runtime(tmp_path, chain)
     _outbox(rt, nonce=0, state="confirmed")
     _outbox(rt, nonce=1, state="pending")
-    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=2) == 2
-    assert chain.calls == 0
+    first = chain_nonce_for(rt=rt, attester=ATTESTER, claimed=2)  # unknown to this process: the chain is read
+    assert (first.expected, first.chain, chain.calls) == (2, 0, 1)
+    assert first.facts is not None  # the chain (0) differs: the outbox explains it
+    assert first.facts.own_next == 2
+    again = chain_nonce_for(rt=rt, attester=ATTESTER, claimed=2)  # a recent read + the outbox: no chain read
+    assert (again.expected, again.chain, chain.calls) == (2, 2, 1)
     # any other claim reads the chain: a stale view never refuses a right nonce by itself
-    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=7) == 0
-    assert chain.calls == 1
+    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=7).expected == 2
+    assert chain.calls == 2
+    rt.nonces.clear()
+    chain.down = True  # the outbox still tells the next nonce; nothing else is accepted without the chain
+    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=2).expected == 2
+    with pytest.raises(ChainUnavailable):
+        chain_nonce_for(rt=rt, attester=ATTESTER, claimed=3)
+    rt.nonces.put(ATTESTER, 7)  # a recent read says 7: the attester spent more elsewhere; our outbox's 2 is stale
+    with pytest.raises(ChainUnavailable):
+        chain_nonce_for(rt=rt, attester=ATTESTER, claimed=2)
 
 
 def test_failed_requests_do_not_count_and_unknown_attesters_read_the_chain(tmp_path: Path) -> None:
     chain = CountingChain(nonce=3)
     rt = _runtime(tmp_path, chain)
     _outbox(rt, nonce=5, state="failed")
-    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=3) == 3
+    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=3).expected == 3
     assert chain.calls == 1
-    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=3) == 3  # a recent read is reused
+    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=3).expected == 3  # a recent read is reused
     assert chain.calls == 1
     chain.nonce = 4  # the attester used the nonce elsewhere: their next claim (4) mismatches → re-read
-    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=4) == 4
+    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=4).expected == 4
     assert chain.calls == 2
+    assert chain_nonce_for(rt=rt, attester=ATTESTER, claimed=6).expected == 4  # the failed request spent nothing
+
+
+def test_the_outbox_is_read_only_when_no_chain_read_matches_the_claim(tmp_path: Path) -> None:
+    chain = CountingChain(nonce=0)
+    rt = _runtime(tmp_path, chain)
+    reads: list[int] = []
+
+    def outbox() -> OutboxFacts:
+        reads.append(1)
+        return OutboxFacts(known_review_id=None, own_next=1)
+
+    fresh = nonce_to_check(rt=rt, attester=ATTESTER, claimed=0, outbox=outbox)  # a new reviewer: one chain read
+    cached = nonce_to_check(rt=rt, attester=ATTESTER, claimed=0, outbox=outbox)  # a recent read matches
+    assert (fresh.facts, cached.facts, len(reads), chain.calls) == (None, None, 0, 1)
+    # our outbox holds the attester's request 0: the next one (1) is right by the outbox, without a chain read
+    assert nonce_to_check(rt=rt, attester=ATTESTER, claimed=1, outbox=outbox).expected == 1
+    assert (len(reads), chain.calls) == (1, 1)
 
 
 def test_nonce_book_expires_and_stays_bounded() -> None:

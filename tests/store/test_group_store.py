@@ -168,6 +168,47 @@ def test_a_group_stores_what_one_by_one_stores(two_engines: tuple[Engine, Engine
     assert claims == {R1: "b-s1-later", R2: "a-s1"}
 
 
+S3 = "did:web:three.example"
+
+
+def test_refused_items_and_repeats_about_new_subjects_leave_no_aggregate_row(
+    two_engines: tuple[Engine, Engine],
+) -> None:
+    """The write locks (creating when missing) every subject's aggregate row before it knows which items it will
+    store: the rows of subjects no stored item is about must not stay behind."""
+    one, group = two_engines
+    items = [Item("a-s1", A, S1, 0), Item("b-s3-bad-nonce", B, S3, 7), Item("c-s2-bad-nonce", C, S2, 3),
+             Item("b-s2", B, S2, 0)]  # S2: one refused item and one stored  # fmt: skip
+    singly = [_shape(_alone(one, i, NOW)) for i in items]
+    together = [_shape(o) for o in _together(group, items, NOW)]
+    assert together == singly
+    assert [s[0] for s in singly] == ["stored", "ChainRejected", "ChainRejected", "stored"]
+    assert _tables(group) == _tables(one)
+    assert [row[:2] for row in _tables(group)["aggregates"]] == [(S1, "1"), (S2, "1")]
+    repeat = _alone(group, Item("a-s1-again", A, S1, 0, request="a-s1"), NOW + 5)  # a row with reviews stays
+    assert isinstance(repeat, Stored)
+    assert repeat.existing
+    assert [row[:2] for row in _tables(group)["aggregates"]] == [(S1, "1"), (S2, "1")]
+    with session_scope(group) as session:  # no row (as a recompute may leave it): a repeat creates none
+        session.execute(text("DELETE FROM subject_aggregates"))
+    assert isinstance(_alone(group, Item("a-s1-again", A, S1, 0, request="a-s1"), NOW + 5), Stored)
+    assert _tables(group)["aggregates"] == []
+
+
+def test_a_group_too_big_for_one_statement_writes_what_one_by_one_writes(
+    two_engines: tuple[Engine, Engine],
+) -> None:
+    """Past ``batch._ONE_STATEMENT_ROWS`` rows the group's rows and riders (the aggregates' UPDATE, the empty rows'
+    DELETE) run as separate statements: the same store."""
+    one, group = two_engines
+    items = [Item(f"r{k}", "0x" + f"{k + 16:02x}" * 20, f"did:web:s{k % 3}.example", 0) for k in range(40)]
+    items.append(Item("refused", A, S3, 5))  # its new subject's row is created, locked, then deleted
+    singly = [_shape(_alone(one, i, NOW)) for i in items]
+    together = [_shape(o) for o in _together(group, items, NOW)]
+    assert together == singly
+    assert _tables(group) == _tables(one)
+
+
 def _pending(engine: Engine, item: Item, judge: Callable[[Placement], JudgedRows] | None = None) -> _Pending:
     sub = _submission(item, NOW)
     if judge is not None:
