@@ -135,9 +135,9 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
 
     Database round-trips: the write transaction, and a read before any look-up (already accepted? the attester's
     next nonce as our outbox knows it: one statement, no transaction) only when the claimed nonce is not the one a
-    recent or fresh chain read gives; the chain is read only when the outbox and the recent-read cache cannot tell
-    the attester's nonce (``service.workflows.nonces.nonce_to_check``). A refused request is looked up by its
-    content key before the refusal is answered: the same request accepted before is answered with its review.
+    recent or fresh chain read gives; the chain is read when no recent read of this process (or, that differing,
+    the outbox) matches the claim (``service.workflows.nonces.nonce_to_check``). A refused request is looked up by
+    its content key before the refusal is answered: the same request accepted before is answered with its review.
 
     Raises:
         MalformedInput: undecodable data or a schema rule broken (422).
