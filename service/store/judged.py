@@ -404,7 +404,7 @@ def store_submissions(
         replay_keys=[k for i in items for k in i.candidate_receipts], now=now,
     )  # fmt: skip
     accepted: dict[str, str] = {}  # content key → review id, accepted in this group
-    next_nonce: dict[str, int] = {}  # attester → one past the nonces accepted in this group
+    group_next: dict[str, int] = {}  # attester → one past the nonces accepted in this group
     outboxes: list[OutboxRow] = []
     riders: dict[str, Rider] = {}  # one of each (the same publish job for many reviews), by rider_key
     out: list[Stored | OmaTrustError] = []
@@ -415,7 +415,7 @@ def store_submissions(
             out.append(Stored(review_id=known, existing=True))
             continue
         try:
-            check_nonce(pub, own_next=max(fact.own_next or 0, next_nonce.get(item.attester, 0)) or None)
+            check_nonce(pub, own_next=max(fact.own_next or 0, group_next.get(item.attester, 0)) or None)
             row, superseding, arrives_superseded = _write_review(
                 session, target, attester=item.attester, subject_normalized=item.subject_normalized,
                 review_time=item.review_time, candidate_receipts=item.candidate_receipts,
@@ -428,7 +428,7 @@ def store_submissions(
             out.append(refused.error)
             continue
         accepted[pub.content_key] = row.id
-        next_nonce[item.attester] = pub.nonce + 1
+        group_next[item.attester] = pub.nonce + 1
         outboxes.append(_outbox_row(pub, review_id=row.id, attester=item.attester, now=row.created_at))
         for rider in item.riders:
             riders.setdefault(rider_key(rider), rider)

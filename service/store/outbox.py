@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, union_all
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
+from service.store.engine import read_scope
 from service.store.in_lists import ByDialect
 from service.store.pipeline import Read, run_read
 from service.store.tables import OutboxRow
@@ -108,6 +109,16 @@ def outbox_facts(conn: Session | Connection, *, content_key: str | None, atteste
         else:
             own.append(nonce)
     return OutboxFacts(known_review_id=known, own_next=_next_nonce(own))
+
+
+def read_outbox_facts(engine: Engine, *, content_key: str | None, attester: str) -> OutboxFacts:
+    """:func:`outbox_facts` on a connection of its own, without a transaction (one statement, one round trip).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database failed.
+    """
+    with read_scope(engine) as conn:
+        return outbox_facts(conn, content_key=content_key, attester=attester)
 
 
 def outbox_facts_many(conn: Session | Connection, *, requests: Sequence[tuple[str, str]]) -> list[OutboxFacts]:

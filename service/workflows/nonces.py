@@ -17,6 +17,7 @@ publisher re-checks every request against the chain nonce and marks it ``failed`
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -26,8 +27,7 @@ from typing import TYPE_CHECKING
 
 from service.chain.addresses import checksum_cached
 from service.errors import ChainUnavailable
-from service.store.engine import read_scope
-from service.store.outbox import OutboxFacts, next_nonce, outbox_facts
+from service.store.outbox import OutboxFacts, next_nonce, read_outbox_facts
 from service.ttl_cache import TtlLru
 
 if TYPE_CHECKING:  # runtime.py holds a NonceBook
@@ -122,9 +122,5 @@ def chain_nonce_for(*, rt: Runtime, attester: str, claimed: int) -> NonceCheck:
         ChainUnavailable: as :func:`nonce_to_check`.
         sqlalchemy.exc.SQLAlchemyError: the outbox could not be read.
     """
-
-    def read() -> OutboxFacts:
-        with read_scope(rt.engine) as conn:
-            return outbox_facts(conn, content_key=None, attester=attester)
-
+    read = functools.partial(read_outbox_facts, rt.engine, content_key=None, attester=attester)
     return nonce_to_check(rt=rt, attester=attester, claimed=claimed, outbox=read)

@@ -23,7 +23,7 @@ from service.domain import PaymentCheck, ProofStatus, Reason, Review
 from service.errors import BindingFailed, MalformedInput, OmaTrustError, ReceiptAlreadyClaimed
 from service.storable import unstorable, verdict_values
 from service.store.batch import new_review_row, new_row
-from service.store.engine import read_scope, session_scope
+from service.store.engine import session_scope
 from service.store.judged import (
     JudgedRows,
     Placement,
@@ -33,7 +33,7 @@ from service.store.judged import (
     store_judged_review,
     store_submissions,
 )
-from service.store.outbox import OutboxFacts, next_nonce, outbox_facts
+from service.store.outbox import next_nonce, read_outbox_facts
 from service.store.tables import ProofRow, ReviewRow
 from service.verdicts import ReviewVerdict, is_self_review, raise_for_problem, validate_review
 from service.verdicts.onchain import OnchainContext
@@ -115,7 +115,8 @@ def expected_nonce(*, rt: Runtime, attester: str) -> int:
         ChainUnavailable: the nonce could not be read.
     """
     chain = rt.eas.get_nonce(attester=checksum_cached(attester))
-    return next_nonce(chain=chain, own_next=_outbox_facts(rt, None, attester).own_next)
+    own = read_outbox_facts(rt.engine, content_key=None, attester=attester)
+    return next_nonce(chain=chain, own_next=own.own_next)
 
 
 def submit_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, nonce: int, signature: str) -> str:
@@ -163,7 +164,8 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
     key = rt.eas.content_key(request=request)
     try:  # refused early (before any look-up); the nonce is checked again where it counts, in the write
         nonce_check = nonce_to_check(rt=rt, attester=attester, claimed=nonce,
-                                     outbox=functools.partial(_outbox_facts, rt, key, attester))  # fmt: skip
+                                     outbox=functools.partial(read_outbox_facts, rt.engine, content_key=key,
+                                                             attester=attester))  # fmt: skip
         if nonce_check.facts is not None and nonce_check.facts.known_review_id is not None:
             return Accepted(review_id=nonce_check.facts.known_review_id, existing=True)
         rt.eas.check_delegated(request=request, now=now, expected_nonce=nonce_check.expected, review=review)
@@ -173,7 +175,7 @@ def accept_review(*, rt: Runtime, attester: str, data: bytes, deadline: int, non
         if refusal:
             raise MalformedInput(Reason.VALUE_NOT_STORABLE, f"a proof holds a value no database can store: {refusal}")
     except OmaTrustError:
-        known = _outbox_facts(rt, key, attester).known_review_id
+        known = read_outbox_facts(rt.engine, content_key=key, attester=attester).known_review_id
         if known is not None:  # the same request, accepted before or meanwhile: the outbox may not have been asked
             return Accepted(review_id=known, existing=True)  # (nonce_to_check)
         raise
@@ -360,11 +362,6 @@ def check_chain_evidence(
                                     now=now)  # fmt: skip
     raise_for_tx_interaction(verdict)
     return verdict, payments
-
-
-def _outbox_facts(rt: Runtime, content_key: str | None, attester: str) -> OutboxFacts:
-    with read_scope(rt.engine) as conn:  # one statement: no transaction
-        return outbox_facts(conn, content_key=content_key, attester=attester)
 
 
 def proof_rows(
